@@ -1,0 +1,25 @@
+"""What a caller may configure for a run, and the dependencies nodes receive.
+
+Dependencies (retriever, chat model, bot config) travel in the LangGraph
+runtime context, so the same compiled graph runs against the demo shop, a
+production knowledge base or test doubles, and no node reaches into a global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowledge.search import HybridRetriever
+from supportgraph.settings import BotConfig
+
+
+@dataclass
+class AgentContext:
+    retriever: HybridRetriever
+    bot: BotConfig = field(default_factory=BotConfig)
+    chat_model: Any | None = None
+    top_k: int = 5
+    min_similarity: float = 0.40
+    max_message_chars: int = 4000
+    history_turns: int = 6

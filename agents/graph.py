@@ -1,0 +1,35 @@
+"""The support graph: guard_in -> intent -> (retrieve ->) respond.
+
+Reading this file alone shows the whole flow. Dependencies arrive in the
+runtime context (`AgentContext`); conversations persist per thread through
+the checkpointer passed to `build_graph`.
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.configuration import AgentContext
+from agents.guard import guard_in, route_after_guard
+from agents.intent import intent, route_after_intent
+from agents.respond import respond
+from agents.retrieve import retrieve
+from agents.state import TurnState
+
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    graph = StateGraph(TurnState, context_schema=AgentContext)
+    graph.add_node("guard_in", guard_in)
+    graph.add_node("intent", intent)
+    graph.add_node("retrieve", retrieve)
+    graph.add_node("respond", respond)
+
+    graph.add_edge(START, "guard_in")
+    graph.add_conditional_edges("guard_in", route_after_guard, {"intent": "intent", "end": END})
+    graph.add_conditional_edges("intent", route_after_intent,
+                                {"retrieve": "retrieve", "respond": "respond"})
+    graph.add_edge("retrieve", "respond")
+    graph.add_edge("respond", END)
+    return graph.compile(checkpointer=checkpointer, name="supportgraph")

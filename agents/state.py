@@ -1,0 +1,55 @@
+"""The state of one conversation turn, persisted per thread by the checkpointer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class Citation(TypedDict):
+    """A numbered reference from the reply to a stored chunk."""
+
+    index: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    section: str
+    quote: str
+
+
+class IntentResult(TypedDict, total=False):
+    label: str
+    route: str
+    confidence: float
+    alternatives: list[dict[str, Any]]
+    slots: dict[str, Any]
+
+
+class GuardResult(TypedDict, total=False):
+    allowed: bool
+    code: str
+    reason: str
+
+
+class TurnState(TypedDict, total=False):
+    """Everything the graph knows about a conversation.
+
+    `messages` accumulates across turns; the other keys describe the latest turn
+    and are overwritten by the nodes that own them.
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    customer_id: str | None
+    language: str
+    guard: GuardResult
+    intent: IntentResult
+    passages: list[dict[str, Any]]
+    retrieval_confidence: float
+    reply: str
+    citations: list[Citation]
+    answered: bool
+    handoff_offered: bool
+    responder: str

@@ -1,0 +1,144 @@
+"""The FastAPI app: a JSON chat API under /v1 and a minimal chat page at /.
+
+Errors are RFC 9457 problem documents with a stable `code`; the agent runs in
+a worker thread so the event loop keeps serving while a turn computes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from agents.support_agent import SupportAgent, TurnResult
+
+STATIC = Path(__file__).parent / "static"
+
+
+class RuntimeLike(Protocol):
+    agent: SupportAgent
+    settings: Any
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, description="The customer's message.")
+    customer_id: str | None = Field(default=None, max_length=128)
+
+
+class ConversationOut(BaseModel):
+    conversation_id: str
+
+
+class CitationOut(BaseModel):
+    index: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    section: str
+    quote: str
+
+
+class ReplyOut(BaseModel):
+    conversation_id: str
+    reply: str
+    citations: list[CitationOut]
+    language: str
+    intent: dict[str, Any]
+    answered: bool
+    handoff_offered: bool
+    responder: str
+    latency_ms: float
+
+
+class HistoryMessage(BaseModel):
+    role: str
+    text: str
+    citations: list[CitationOut] = []
+
+
+class HistoryOut(BaseModel):
+    conversation_id: str
+    messages: list[HistoryMessage]
+
+
+def problem(status: int, code: str, title: str, detail: str = "") -> JSONResponse:
+    body = {"type": f"https://supportgraph.dev/problems/{code}", "title": title,
+            "status": status, "code": code, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+class ProblemError(HTTPException):
+    def __init__(self, status: int, code: str, title: str, detail: str = "") -> None:
+        super().__init__(status, detail)
+        self.code, self.title = code, title
+
+
+def _reply(result: TurnResult) -> ReplyOut:
+    return ReplyOut.model_validate(result.to_dict())
+
+
+def create_app(runtime: RuntimeLike) -> FastAPI:
+    app = FastAPI(title="supportgraph", version="0.1.0",
+                  description="Customer support agent API: conversations, replies with "
+                              "citations, history.")
+    max_chars = int(getattr(runtime.settings, "max_message_chars", 4000))
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem(exc.status_code, exc.code, exc.title, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in err["loc"] if p != "body")
+        return problem(422, "invalid_request", "The request is invalid",
+                       f"{field}: {err['msg']}" if field else str(err["msg"]))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "chat.html", media_type="text/html")
+
+    @app.get("/healthz", tags=["meta"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/conversations", response_model=ConversationOut, status_code=201,
+              tags=["conversations"])
+    async def create_conversation() -> ConversationOut:
+        return ConversationOut(conversation_id=runtime.agent.new_conversation_id())
+
+    @app.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut,
+              tags=["conversations"])
+    async def post_message(conversation_id: str, message: MessageIn) -> ReplyOut:
+        if len(conversation_id) > 64 or not conversation_id.replace("-", "").isalnum():
+            raise ProblemError(400, "invalid_conversation_id", "Invalid conversation id",
+                               "use the id returned by POST /v1/conversations")
+        if len(message.text) > max_chars:
+            raise ProblemError(413, "message_too_long", "Message too long",
+                               f"{len(message.text)} characters; the limit is {max_chars}")
+        result = await run_in_threadpool(runtime.agent.ask, message.text, conversation_id,
+                                         message.customer_id)
+        return _reply(result)
+
+    @app.get("/v1/conversations/{conversation_id}/messages", response_model=HistoryOut,
+             tags=["conversations"])
+    async def history(conversation_id: str) -> HistoryOut:
+        messages = await run_in_threadpool(runtime.agent.history, conversation_id)
+        if not messages:
+            raise ProblemError(404, "conversation_not_found", "Conversation not found",
+                               conversation_id)
+        return HistoryOut(conversation_id=conversation_id,
+                          messages=[HistoryMessage.model_validate(m) for m in messages])
+
+    return app

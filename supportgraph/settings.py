@@ -1,0 +1,110 @@
+"""Settings: one pydantic-settings class (env prefix SUPPORTGRAPH_) plus the bot config.
+
+Settings say where things live and which models to use; the bot config (an
+optional YAML file) says how the bot behaves: its name, languages and, later,
+its intents and action policy. Both are loaded once and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid; the message names the file and field."""
+
+
+class BotConfig(BaseModel):
+    """How the bot behaves, read from a YAML file (`SUPPORTGRAPH_BOT_CONFIG`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "Support assistant"
+    company: str = "Cedar Lane Goods"
+    languages: list[str] = Field(default_factory=lambda: ["en", "fr"])
+    default_language: str = "en"
+    handoff_offer: bool = True
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> BotConfig:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read bot config: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{where}: invalid YAML") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: bot config must be a mapping at the top level")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"{path}: field '{field}': {err['msg']}") from exc
+
+
+class Settings(BaseSettings):
+    """Where data lives, which models run, how search and the server behave."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPPORTGRAPH_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path(".supportgraph")
+    database_url: str | None = None
+    bot_config: Path | None = None
+
+    # Knowledge base
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_path: Path | None = None
+    collection: str = "knowledge"
+    embedding_model: str | None = None
+    embedding_batch_size: int = 64
+    chunk_size: int = 900
+    chunk_overlap: int = 120
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avg_len: float = 80.0
+
+    # Retrieval
+    search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    top_k: int = 5
+    prefetch_limit: int = 50
+    answer_min_similarity: float = 0.40
+
+    # Chat model: any `init_chat_model` string such as "openai:gpt-4o-mini".
+    llm_model: str | None = None
+    llm_temperature: float = 0.0
+    llm_timeout_s: float = 30.0
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_message_chars: int = 4000
+
+    @property
+    def database_url_resolved(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'supportgraph.db'}"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def qdrant_path_resolved(self) -> Path:
+        return self.qdrant_path or self.data_dir / "qdrant"
+
+    def load_bot_config(self) -> BotConfig:
+        return BotConfig.from_yaml(self.bot_config) if self.bot_config else BotConfig()
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (used by the CLI and tests)."""
+        return self.model_copy(update=changes)
