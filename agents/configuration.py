@@ -20,6 +20,8 @@ class AgentContext:
     bot: BotConfig = field(default_factory=BotConfig)
     chat_model: Any | None = None
     top_k: int = 5
-    min_similarity: float = 0.40
+    min_confidence: float = 0.40
+    lexical_bonus: float = 0.06
+    language_offsets: dict[str, float] = field(default_factory=lambda: {"fr": 0.2})
     max_message_chars: int = 4000
     history_turns: int = 6

@@ -19,7 +19,9 @@ from agents.retrieve import retrieve
 from agents.state import TurnState
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[TurnState, AgentContext, TurnState, TurnState]:
     graph = StateGraph(TurnState, context_schema=AgentContext)
     graph.add_node("guard_in", guard_in)
     graph.add_node("intent", intent)

@@ -48,7 +48,9 @@ TEXTS: dict[str, dict[str, str]] = {
             "d'aide. Souhaitez-vous que je vous mette en relation avec un membre de notre équipe ?"
         ),
         "other_language": "(Cette information provient d'un article dans une autre langue.)",
-        "greeting": "Bonjour ! Je suis l'assistant virtuel de {company}. Comment puis-je vous aider ?",
+        "greeting": (
+            "Bonjour ! Je suis l'assistant virtuel de {company}. Comment puis-je vous aider ?"
+        ),
         "thanks": "Avec plaisir ! Puis-je vous aider pour autre chose ?",
         "goodbye": "Merci d'avoir contacté {company}. Excellente journée !",
         "handoff": (

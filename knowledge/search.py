@@ -65,7 +65,7 @@ class HybridRetriever:
     """Searches the collection in hybrid (default), dense-only or sparse-only mode."""
 
     def __init__(self, store: VectorStore, embedder: Embedder, encoder: BM25Encoder, *,
-                 mode: SearchMode = "hybrid", fusion: Fusion = "rrf",
+                 mode: SearchMode = "hybrid", fusion: Fusion = "dbsf",
                  prefetch_limit: int = 50) -> None:
         self.store = store
         self.embedder = embedder

@@ -27,8 +27,8 @@ app.add_typer(eval_app, name="eval")
 console = Console()
 err_console = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory "
-                                              "(default ./.supportgraph or SUPPORTGRAPH_DATA_DIR).")]
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Data directory (default ./.supportgraph or SUPPORTGRAPH_DATA_DIR).")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -258,8 +258,9 @@ def eval_retrieval(
 
     from evals.datasets import DatasetError
     from evals.retrieval import MODES, load_corpus, load_queries, run_retrieval_eval
+    from knowledge.store import SearchMode
 
-    modes = list(MODES) if mode == "all" else [mode]
+    modes: list[SearchMode] = list(MODES) if mode == "all" else [mode]  # type: ignore[list-item]
     if any(m not in MODES for m in modes):
         fail(f"--mode: expected one of hybrid, dense, sparse, all; got '{mode}'")
     if k < 1:
@@ -275,12 +276,13 @@ def eval_retrieval(
         try:
             with progress_bar() as progress:
                 result = run_retrieval_eval(kb.ingestor, kb.retriever, corpus, queries, k=k,
-                                            modes=modes, progress=_tracked(progress))  # type: ignore[arg-type]
+                                            modes=modes, progress=_tracked(progress))
         except DatasetError as exc:
             fail(str(exc))
         finally:
-            if settings.qdrant_url:
-                kb.store.drop()  # type: ignore[attr-defined]
+            drop = getattr(kb.store, "drop", None)
+            if settings.qdrant_url and drop is not None:
+                drop()
             kb.close()
     table = Table(title=f"Retrieval: {result['documents']} documents, {result['queries']} queries")
     cols = ["mode", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",

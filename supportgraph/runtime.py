@@ -97,7 +97,8 @@ class SupportRuntime:
         self.context = AgentContext(
             retriever=self.knowledge.retriever, bot=self.bot,
             chat_model=chat_model if chat_model is not None else make_chat_model(settings),
-            top_k=settings.top_k, min_similarity=settings.answer_min_similarity,
+            top_k=settings.top_k, min_confidence=settings.answer_min_confidence,
+            lexical_bonus=settings.lexical_bonus, language_offsets=settings.language_offsets,
             max_message_chars=settings.max_message_chars,
         )
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context)

@@ -12,9 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
-from knowledge.embeddings import Embedder, make_embedder  # noqa: E402
-from supportgraph.runtime import DEMO_HELPCENTER, KnowledgeServices, SupportRuntime  # noqa: E402
-from supportgraph.settings import BotConfig, Settings  # noqa: E402
+from knowledge.embeddings import Embedder, make_embedder
+from supportgraph.runtime import DEMO_HELPCENTER, KnowledgeServices, SupportRuntime
+from supportgraph.settings import BotConfig, Settings
 
 DATA = Path(__file__).parent / "data"
 
