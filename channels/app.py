@@ -6,18 +6,21 @@ a worker thread so the event loop keeps serving while a turn computes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from agents.support_agent import SupportAgent, TurnResult
 
 STATIC = Path(__file__).parent / "static"
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class RuntimeLike(Protocol):
@@ -79,6 +82,13 @@ class ProblemError(HTTPException):
         self.code, self.title = code, title
 
 
+def check_conversation_id(conversation_id: str) -> str:
+    if not CONVERSATION_ID.match(conversation_id):
+        raise ProblemError(400, "invalid_conversation_id", "Invalid conversation id",
+                           "use the id returned by POST /v1/conversations")
+    return conversation_id
+
+
 def _reply(result: TurnResult) -> ReplyOut:
     return ReplyOut.model_validate(result.to_dict())
 
@@ -121,9 +131,7 @@ def create_app(runtime: RuntimeLike) -> FastAPI:
     @app.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut,
               tags=["conversations"])
     async def post_message(conversation_id: str, message: MessageIn) -> ReplyOut:
-        if len(conversation_id) > 64 or not conversation_id.replace("-", "").isalnum():
-            raise ProblemError(400, "invalid_conversation_id", "Invalid conversation id",
-                               "use the id returned by POST /v1/conversations")
+        check_conversation_id(conversation_id)
         if len(message.text) > max_chars:
             raise ProblemError(413, "message_too_long", "Message too long",
                                f"{len(message.text)} characters; the limit is {max_chars}")
@@ -134,6 +142,7 @@ def create_app(runtime: RuntimeLike) -> FastAPI:
     @app.get("/v1/conversations/{conversation_id}/messages", response_model=HistoryOut,
              tags=["conversations"])
     async def history(conversation_id: str) -> HistoryOut:
+        check_conversation_id(conversation_id)
         messages = await run_in_threadpool(runtime.agent.history, conversation_id)
         if not messages:
             raise ProblemError(404, "conversation_not_found", "Conversation not found",
