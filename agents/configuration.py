@@ -19,6 +19,7 @@ class AgentContext:
     retriever: HybridRetriever
     bot: BotConfig = field(default_factory=BotConfig)
     chat_model: Any | None = None
+    tenant: str = "default"
     top_k: int = 5
     min_confidence: float = 0.40
     lexical_bonus: float = 0.06

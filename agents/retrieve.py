@@ -42,10 +42,11 @@ def search_preferring_language(ctx: AgentContext, query: str, language: str
     """Search in the customer's language first; widen to all languages when that is weak."""
     retriever = ctx.retriever
     local, best = _scored(ctx, query, retriever.search(
-        query, ctx.top_k, search_filter=SearchFilter(language=language)))
+        query, ctx.top_k, search_filter=SearchFilter(language=language, tenant=ctx.tenant)))
     if best >= ctx.min_confidence:
         return local, best
-    wide, best_wide = _scored(ctx, query, retriever.search(query, ctx.top_k))
+    wide, best_wide = _scored(ctx, query, retriever.search(
+        query, ctx.top_k, search_filter=SearchFilter(tenant=ctx.tenant)))
     return (wide, best_wide) if best_wide > best else (local, best)
 
 

@@ -164,7 +164,8 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpu_count": os.cpu_count(), "cpu": cpu, "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "python": platform.python_version()}
+            "platform": platform.platform(), "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -174,7 +175,8 @@ def _fmt(value: float | None, spec: str) -> str:
 def render(result: dict[str, Any], console: Console) -> None:
     m = result["machine"]
     machine_line = (f"machine: {m['cpu_count']} CPUs ({m['cpu']}), torch threads "
-                    f"{m['torch_threads']}, {m['platform']}, Python {m['python']}")
+                    f"{m['torch_threads']}, {m['platform']}, Python {m['python']}; "
+                    f"1-min load average at the end {m['load_avg_1m']}")
     queries = result["queries"]
     quality: dict[str, dict[str, Any]] = result["quality"]
 
@@ -210,12 +212,12 @@ def render(result: dict[str, Any], console: Console) -> None:
     for label, row in by_shape.items():
         table.add_row(label, *(_fmt(row[s], ".3f") for s in shapes))
     delta = result["default_minus_best_single"]
-    table.add_row(f"Δ default − best of {SINGLE_ROWS[0]}/{SINGLE_ROWS[1].split()[0]}",
+    table.add_row("Δ default − best single",
                   *(_fmt(delta[s], "+.3f") for s in shapes), style="italic")
     worse = [s for s in shapes if delta[s] < 0]
     table.caption = (
-        "The last row is the default's nDCG@10 minus that of the better single retriever "
-        "on each shape: " + (f"the default is worse on {', '.join(worse)}." if worse
+        "Δ = the default's nDCG@10 minus the better of dense only and sparse only on "
+        "each shape: " + (f"the default is worse on {', '.join(worse)}." if worse
                              else "the default is never worse on any shape.")
     )
     console.print(table)
@@ -232,7 +234,7 @@ def render(result: dict[str, Any], console: Console) -> None:
         table.add_row(label, str(run["documents"]), str(run["chunks"]),
                       f"{run['seconds']:.2f}", _fmt(run["chunks_per_s"], ",.1f"))
     table.caption = (
-        f"Embedded Qdrant store (qdrant-edge) in {ing['store_path']}; wall time of "
+        f"Embedded Qdrant store (qdrant-edge) in {ing['store_where']}; wall time of "
         "ingest_paths, including reading and parsing the files, with the embedding model "
         f"already loaded. Re-ingest: {ing['reingest']['unchanged']} documents unchanged, "
         f"{ing['reingest']['texts_embedded']} texts embedded, "
@@ -242,7 +244,8 @@ def render(result: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def run(corpus: Path, query_files: Sequence[Path], data_dir: Path) -> dict[str, Any]:
+def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
+        temporary: bool = False) -> dict[str, Any]:
     """Ingest, re-ingest, build the baseline, score every row; all numbers in one dict."""
     settings = Settings(data_dir=data_dir, qdrant_url=None, qdrant_path=None)
     store_path = settings.qdrant_path_resolved / settings.collection
@@ -257,6 +260,7 @@ def run(corpus: Path, query_files: Sequence[Path], data_dir: Path) -> dict[str, 
         again, again_s = timed_ingest(services, corpus)
         ingestion: dict[str, Any] = {
             "store_path": str(store_path),
+            "store_where": "a temporary directory" if temporary else str(store_path),
             "cold": {"documents": len(cold.added) + len(cold.updated) + len(cold.unchanged),
                      "chunks": cold.chunks_written, "seconds": round(cold_s, 3),
                      "chunks_per_s": round(cold.chunks_written / cold_s, 1),
@@ -339,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run(args.corpus, args.queries, args.data_dir)
         else:
             with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
-                result = run(args.corpus, args.queries, Path(tmp))
+                result = run(args.corpus, args.queries, Path(tmp), temporary=True)
     render(result, console)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -93,7 +93,34 @@ def _reply(result: TurnResult) -> ReplyOut:
     return ReplyOut.model_validate(result.to_dict())
 
 
-def create_app(runtime: RuntimeLike) -> FastAPI:
+_FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
+_ARTICLE_PATH = re.compile(r"^[a-z0-9/_-]{1,200}$")
+
+
+def render_article(help_dir: Path, path: str) -> str | None:
+    """A help-centre Markdown article as a small HTML page, or None if there is none."""
+    if not _ARTICLE_PATH.match(path) or ".." in path:
+        return None
+    file = help_dir / f"{path}.md"
+    if not file.is_file():
+        return None
+    from html import escape
+
+    from markdown_it import MarkdownIt
+
+    text = _FRONT_MATTER.sub("", file.read_text(encoding="utf-8"), count=1)
+    body = MarkdownIt("commonmark", {"html": False}).render(text)
+    title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")),
+                 path)
+    lang = path.split("/", 1)[0] if "/" in path else "en"
+    return (f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
+            f"<title>{escape(title)}</title><style>body{{font:16px/1.6 system-ui,sans-serif;"
+            f"max-width:720px;margin:2rem auto;padding:0 1rem}}</style></head>"
+            f"<body><article>{body}</article></body></html>")
+
+
+def create_app(runtime: RuntimeLike, help_dir: Path | None = None) -> FastAPI:
+    """The API; with `help_dir`, also the help-centre articles at /help/<id> (the demo)."""
     app = FastAPI(title="supportgraph", version="0.1.0",
                   description="Customer support agent API: conversations, replies with "
                               "citations, history.")
@@ -118,6 +145,16 @@ def create_app(runtime: RuntimeLike) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "chat.html", media_type="text/html")
+
+    if help_dir is not None:
+        articles = help_dir
+
+        @app.get("/help/{path:path}", include_in_schema=False)
+        async def article(path: str) -> HTMLResponse:
+            html = render_article(articles, path)
+            if html is None:
+                raise ProblemError(404, "article_not_found", "Article not found", path)
+            return HTMLResponse(html)
 
     @app.get("/healthz", tags=["meta"])
     async def health() -> dict[str, str]:

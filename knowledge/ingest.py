@@ -65,9 +65,18 @@ class Ingestor:
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
     def ingest_paths(self, paths: Sequence[Path], *, delete_missing: bool = False,
-                     progress: ProgressCallback | None = None) -> IngestReport:
-        """Load every file first (a malformed one aborts before any write), then sync."""
-        docs = self.loader.load_paths(paths)
+                     progress: ProgressCallback | None = None,
+                     base_url: str | None = None) -> IngestReport:
+        """Load every file first (a malformed one aborts before any write), then sync.
+
+        `base_url` makes each document's source `base_url/relative-path`, so citations
+        link to the published article instead of a local file.
+        """
+        loader = self.loader
+        if base_url is not None:
+            loader = DocumentLoader(loader.languages, loader.default_language, loader.tenant,
+                                    base_url)
+        docs = loader.load_paths(paths)
         return self.ingest_documents(docs, delete_missing=delete_missing, progress=progress)
 
     def ingest_documents(self, docs: Sequence[Document], *, delete_missing: bool = False,

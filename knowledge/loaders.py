@@ -65,10 +65,12 @@ class DocumentLoader:
         languages: Sequence[str] = ("en", "fr"),
         default_language: str = "en",
         tenant: str = "default",
+        base_url: str | None = None,
     ) -> None:
         self.languages = tuple(languages)
         self.default_language = default_language
         self.tenant = tenant
+        self.base_url = base_url
 
     def load_paths(self, paths: Sequence[Path]) -> list[Document]:
         """Load every supported file under `paths`; document ids must be unique."""
@@ -86,26 +88,27 @@ class DocumentLoader:
         return docs
 
     def load_file(self, file: Path, root: Path) -> Iterator[Document]:
+        """Documents of one file; `root` names it (id = path relative to root, no suffix)."""
         suffix = file.suffix.lower()
-        base_id = file.relative_to(root).with_suffix("").as_posix()
-        if self.tenant != "default":
-            base_id = f"{self.tenant}:{base_id}"
+        rel = file.relative_to(root).with_suffix("").as_posix()
+        base_id = f"{self.tenant}:{rel}" if self.tenant != "default" else rel
+        source = f"{self.base_url.rstrip('/')}/{rel}" if self.base_url else file.as_posix()
         if suffix in FAQ_EXT:
-            yield from self._load_faq(file, base_id)
+            yield from self._load_faq(file, base_id, source)
             return
         if suffix in PDF_EXT:
-            yield self._load_pdf(file, base_id)
+            yield self._load_pdf(file, base_id, source)
             return
         text = _read_text(file)
         if suffix in MARKDOWN_EXT:
-            yield self._load_markdown(file, base_id, text)
+            yield self._load_markdown(file, base_id, text, source)
         elif suffix in HTML_EXT:
-            yield self._load_html(file, base_id, text)
+            yield self._load_html(file, base_id, text, source)
         else:
-            yield self._load_text(file, base_id, text)
+            yield self._load_text(file, base_id, text, source)
 
     def _make(self, file: Path, doc_id: str, meta: dict[str, Any], title: str, text: str,
-              fmt: str, raw: bytes | str, line: int | None = None) -> Document:
+              fmt: str, raw: bytes | str, source: str, line: int | None = None) -> Document:
         if not text.strip():
             raise IngestError(str(file), "document has no text", line=line, field="text")
         tags = meta.get("tags", ())
@@ -127,17 +130,18 @@ class DocumentLoader:
             id=str(meta.get("id") or doc_id),
             title=title.strip() or file.stem,
             text=text.strip(),
-            source=str(meta.get("url") or file.as_posix()),
+            source=str(meta.get("url") or source),
             language=language.lower(),
             tags=tuple(tags),
             updated_at=str(updated),
             tenant=str(meta.get("tenant") or self.tenant),
             format=fmt,
             metadata=_jsonable(extra),
-            content_hash=content_hash(raw, self.tenant, self.default_language),
+            content_hash=content_hash(raw, self.tenant, self.default_language,
+                                      self.base_url or ""),
         )
 
-    def _load_markdown(self, file: Path, doc_id: str, text: str) -> Document:
+    def _load_markdown(self, file: Path, doc_id: str, text: str, source: str) -> Document:
         raw = text
         meta: dict[str, Any] = {}
         match = _FRONT_MATTER.match(text)
@@ -158,9 +162,9 @@ class DocumentLoader:
         if not title:
             h1 = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
             title = h1.group(1).strip() if h1 else file.stem.replace("-", " ").capitalize()
-        return self._make(file, doc_id, meta, title, text, "markdown", raw)
+        return self._make(file, doc_id, meta, title, text, "markdown", raw, source)
 
-    def _load_html(self, file: Path, doc_id: str, html: str) -> Document:
+    def _load_html(self, file: Path, doc_id: str, html: str, source: str) -> Document:
         from bs4 import BeautifulSoup
 
         soup = BeautifulSoup(html, "html.parser")
@@ -196,14 +200,15 @@ class DocumentLoader:
                 lines.append(f"- {content}")
             else:
                 lines.append(content)
-        return self._make(file, doc_id, meta, title, "\n\n".join(lines), "html", html)
+        return self._make(file, doc_id, meta, title, "\n\n".join(lines), "html", html,
+                          source)
 
-    def _load_text(self, file: Path, doc_id: str, text: str) -> Document:
+    def _load_text(self, file: Path, doc_id: str, text: str, source: str) -> Document:
         first = text.strip().splitlines()[0].strip() if text.strip() else ""
         title = first if 0 < len(first) <= 80 else file.stem.replace("-", " ").capitalize()
-        return self._make(file, doc_id, {}, title, text, "text", text)
+        return self._make(file, doc_id, {}, title, text, "text", text, source)
 
-    def _load_pdf(self, file: Path, doc_id: str) -> Document:
+    def _load_pdf(self, file: Path, doc_id: str, source: str) -> Document:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
 
@@ -219,9 +224,9 @@ class DocumentLoader:
         text = "\n\n".join(f"## Page {i}\n\n{p.strip()}" for i, p in enumerate(pages, 1)
                            if p.strip())
         meta = {"page_count": len(pages)}
-        return self._make(file, doc_id, meta, title, text, "pdf", file.read_bytes())
+        return self._make(file, doc_id, meta, title, text, "pdf", file.read_bytes(), source)
 
-    def _load_faq(self, file: Path, base_id: str) -> Iterator[Document]:
+    def _load_faq(self, file: Path, base_id: str, source: str) -> Iterator[Document]:
         rows: list[tuple[int, dict[str, Any]]] = []
         if file.suffix.lower() == ".jsonl":
             for lineno, line in enumerate(_read_text(file).splitlines(), 1):
@@ -253,7 +258,8 @@ class DocumentLoader:
             meta = {k: v for k, v in row.items() if k not in {"question", "answer"} and v}
             meta["id"] = f"{base_id}#{entry_id}"
             yield self._make(file, base_id, meta, question, answer, "faq",
-                             json.dumps(row, sort_keys=True, default=str), line=lineno)
+                             json.dumps(row, sort_keys=True, default=str),
+                             f"{source}#{entry_id}", line=lineno)
 
 
 def _read_text(file: Path) -> str:

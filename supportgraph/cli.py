@@ -91,13 +91,22 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
     sync: Annotated[bool, typer.Option("--sync", help="Also remove documents no longer "
                                        "present under PATHS.")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Tenant the documents belong to "
+                                               "(default SUPPORTGRAPH_TENANT or 'default').")]
+    = None,
+    base_url: Annotated[str | None, typer.Option(help="Public URL prefix: citations link to "
+                                                 "BASE_URL/<path relative to PATH>.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Ingest Markdown, HTML, text, PDF and FAQ (JSONL/CSV) files; only changes are embedded."""
+    """Ingest Markdown, HTML, text, PDF and FAQ (JSONL/CSV) files; only changes are embedded.
+
+    With --sync the tenant's knowledge base becomes exactly PATHS: documents that are no
+    longer there are removed.
+    """
     from knowledge.documents import IngestError
     from supportgraph.settings import ConfigError
 
-    settings = load_settings(data_dir)
+    settings = load_settings(data_dir, tenant=tenant)
     try:
         kb = open_knowledge(settings)
     except ConfigError as exc:
@@ -105,7 +114,7 @@ def ingest(
     try:
         with progress_bar() as progress:
             report = kb.ingestor.ingest_paths(paths, delete_missing=sync,
-                                              progress=_tracked(progress))
+                                              progress=_tracked(progress), base_url=base_url)
     except IngestError as exc:
         fail(f"{exc} (nothing was changed)")
     finally:
@@ -182,25 +191,27 @@ def ensure_demo(runtime: Any) -> None:
     """Ingest the bundled help centre (incrementally) and seed the demo shop once."""
     from sqlmodel import Session
 
-    from supportgraph.runtime import DEMO_HELPCENTER
+    from supportgraph.runtime import DEMO_HELP_URL, DEMO_HELPCENTER
     from tools.shop.seed import seed_demo_shop
 
     with progress_bar() as progress:
-        report = runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], delete_missing=True,
-                                                         progress=_tracked(progress))
+        report = runtime.knowledge.ingestor.ingest_paths(
+            [DEMO_HELPCENTER], delete_missing=True, progress=_tracked(progress),
+            base_url=DEMO_HELP_URL)
     print_ingest_summary(report)
     with Session(runtime.engine) as session:
         seed_demo_shop(session)
         session.commit()
 
 
-def _serve(runtime: Any, host: str, port: int) -> None:
+def _serve(runtime: Any, host: str, port: int, help_dir: Path | None = None) -> None:
     import uvicorn
 
     from channels.app import create_app
 
     console.print(f"supportgraph is listening on [bold]http://{host}:{port}/[/]")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(runtime, help_dir=help_dir), host=host, port=port,
+                log_level="warning")
 
 
 @app.command()
@@ -232,7 +243,9 @@ def demo(
     try:
         ensure_demo(runtime)
         if not prepare_only:
-            _serve(runtime, settings.host, settings.port)
+            from supportgraph.runtime import DEMO_HELPCENTER
+
+            _serve(runtime, settings.host, settings.port, help_dir=DEMO_HELPCENTER)
     finally:
         runtime.close()
 

@@ -25,6 +25,7 @@ from supportgraph.settings import BotConfig, Settings
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_HELPCENTER = DEMO_DIR / "helpcenter"
+DEMO_HELP_URL = "/help"
 
 
 def open_store(settings: Settings, dim: int) -> VectorStore:
@@ -66,7 +67,7 @@ class KnowledgeServices:
         store = store or open_store(settings, embedder.dim)
         encoder = BM25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len,
                               query_languages=bot.languages)
-        loader = DocumentLoader(bot.languages, bot.default_language)
+        loader = DocumentLoader(bot.languages, bot.default_language, settings.tenant)
         chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
         return cls(
             store=store, embedder=embedder, encoder=encoder,
@@ -95,7 +96,7 @@ class SupportRuntime:
         self.checkpointer = SqliteSaver(self._checkpoint_conn)
         self.checkpointer.setup()
         self.context = AgentContext(
-            retriever=self.knowledge.retriever, bot=self.bot,
+            retriever=self.knowledge.retriever, bot=self.bot, tenant=settings.tenant,
             chat_model=chat_model if chat_model is not None else make_chat_model(settings),
             top_k=settings.top_k, min_confidence=settings.answer_min_confidence,
             lexical_bonus=settings.lexical_bonus, language_offsets=settings.language_offsets,

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = None
     qdrant_path: Path | None = None
     collection: str = "knowledge"
+    tenant: str = "default"
     embedding_model: str | None = None
     embedding_batch_size: int = 64
     chunk_size: int = 900

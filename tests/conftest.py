@@ -13,7 +13,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 from knowledge.embeddings import Embedder, make_embedder
-from supportgraph.runtime import DEMO_HELPCENTER, KnowledgeServices, SupportRuntime
+from supportgraph.runtime import (
+    DEMO_HELP_URL,
+    DEMO_HELPCENTER,
+    KnowledgeServices,
+    SupportRuntime,
+)
 from supportgraph.settings import BotConfig, Settings
 
 DATA = Path(__file__).parent / "data"
@@ -45,6 +50,6 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def demo_runtime(demo_settings: Settings, embedder: Embedder) -> Iterator[SupportRuntime]:
     """The demo help centre ingested once for the whole session."""
     runtime = SupportRuntime(demo_settings, embedder=embedder)
-    runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER])
+    runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], base_url=DEMO_HELP_URL)
     yield runtime
     runtime.close()

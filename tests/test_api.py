@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import socket
 import threading
 import time
@@ -12,7 +14,7 @@ import pytest
 import uvicorn
 
 from channels.app import create_app
-from supportgraph.runtime import SupportRuntime
+from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime
 
 
 def _free_port() -> int:
@@ -24,7 +26,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def base_url(demo_runtime: SupportRuntime) -> Iterator[str]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(demo_runtime), host="127.0.0.1",
+    server = uvicorn.Server(uvicorn.Config(create_app(demo_runtime, help_dir=DEMO_HELPCENTER), host="127.0.0.1",
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -89,3 +91,18 @@ def test_malformed_json_and_unknown_conversations_are_problems(base_url: str) ->
                         timeout=10)
     assert bad_id.status_code in {400, 404}
     assert bad_id.json()["code"] in {"invalid_conversation_id", "not_found"}
+
+
+def test_citations_link_to_the_served_article_that_contains_the_quote(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        body = client.post("/v1/conversations/linktest/messages",
+                           json={"text": "Which countries do you not deliver to?"}).json()
+        citation = body["citations"][0]
+        assert citation["source"].startswith("/help/en/")
+        page = client.get(citation["source"])
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+        first_line = " ".join(citation["quote"].splitlines()[0].split())
+        assert first_line in text
+        assert client.get("/help/../secrets").status_code == 404
+        assert client.get("/help/en/no-such-article").json()["code"] == "article_not_found"

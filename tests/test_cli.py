@@ -128,3 +128,25 @@ def test_a_bad_bot_config_is_reported_with_its_file(tmp_path: Path,
     result = runner.invoke(app, ["ask", "hi", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2
     assert "bot.yaml: field 'languages'" in _one_line_error(result.output)
+
+
+def test_chat_keeps_one_conversation_until_quit(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["ingest", str(corpus), "--data-dir", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["chat", "--data-dir", str(data)],
+                           input="Hello\nDo you deliver to Belgium?\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("bot>") == 2
+    assert "virtual assistant" in result.output
+
+
+def test_documents_of_another_tenant_are_never_retrieved(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["ingest", str(corpus), "--tenant", "whisker",
+                               "--data-dir", str(data)]).exit_code == 0
+    other = runner.invoke(app, ["ask", "How much does the 28-pouch box cost?", "--json",
+                                "--data-dir", str(data)])
+    assert json.loads(other.output)["citations"] == []
+    own = runner.invoke(app, ["ask", "How much does the 28-pouch box cost?", "--json",
+                              "--data-dir", str(data)], env={"SUPPORTGRAPH_TENANT": "whisker"})
+    assert json.loads(own.output)["citations"]

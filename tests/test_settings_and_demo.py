@@ -47,6 +47,7 @@ def test_the_demo_prepares_itself_once(demo_runtime: SupportRuntime,
     ensure_demo(demo_runtime)
     out = capsys.readouterr().out
     assert "Knowledge base sync" in out
+    assert "│     0 │       0 │       0 │        60 │" in out
     with Session(demo_runtime.engine) as session:
         customers = session.exec(select(func.count()).select_from(Customer)).one()
         orders = session.exec(select(func.count()).select_from(Order)).one()
