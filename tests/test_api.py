@@ -26,8 +26,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def base_url(demo_runtime: SupportRuntime) -> Iterator[str]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(demo_runtime, help_dir=DEMO_HELPCENTER), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    app = create_app(demo_runtime, help_dir=DEMO_HELPCENTER)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
