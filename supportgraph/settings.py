@@ -19,6 +19,22 @@ class ConfigError(ValueError):
     """A configuration file or value is invalid; the message names the file and field."""
 
 
+class IntentSpec(BaseModel):
+    """One intent the bot recognises and what a turn with it becomes.
+
+    `route` is `answer` (retrieve and answer), `action:<tool>` (run a tool once the
+    required slots are known), `handoff` (a human takes over) or `smalltalk`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    route: str = Field(pattern=r"^(answer|handoff|smalltalk|action:[a-z][a-z0-9_]*)$")
+    examples: list[str] = Field(min_length=1)
+    required_slots: list[str] = Field(default_factory=list)
+
+
 class BotConfig(BaseModel):
     """How the bot behaves, read from a YAML file (`SUPPORTGRAPH_BOT_CONFIG`)."""
 
@@ -29,6 +45,8 @@ class BotConfig(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["en", "fr"])
     default_language: str = "en"
     handoff_offer: bool = True
+    intents: list[IntentSpec] = Field(default_factory=list)
+    out_of_scope_examples: list[str] = Field(default_factory=list)
 
     @classmethod
     def from_yaml(cls, path: Path) -> BotConfig:
