@@ -7,11 +7,17 @@ production knowledge base or test doubles, and no node reaches into a global.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
+from agents.slots import SlotConfig
 from knowledge.search import HybridRetriever
 from supportgraph.settings import BotConfig
+
+if TYPE_CHECKING:
+    from agents.intent_model import IntentClassifier
 
 
 @dataclass
@@ -26,3 +32,10 @@ class AgentContext:
     language_offsets: dict[str, float] = field(default_factory=lambda: {"fr": 0.2})
     max_message_chars: int = 4000
     history_turns: int = 6
+    classifier: IntentClassifier | None = None
+    slot_config: SlotConfig = field(default_factory=SlotConfig)
+    ambiguity_margin: float = 0.15
+    ambiguity_max_confidence: float = 0.6
+    llm_intent_below: float = 0.7
+    order_items: Callable[[str | None], Sequence[str]] = lambda _customer: ()
+    today: Callable[[], date] = date.today

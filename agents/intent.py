@@ -1,18 +1,34 @@
-"""intent: a first, pattern-based intent detector (greetings, thanks, human, question).
+"""intent: decide what a turn becomes — answer, action, handoff, small talk or out of scope.
 
-It only separates what needs no retrieval from what does; the dedicated
-intent agent (embedding classifier, slots, out-of-scope) replaces it.
+The trained classifier (agents/intent_model.py) decides; when a chat model is
+configured and the classifier is unsure, the model picks among the intent
+descriptions (validated JSON), and with no model the classifier decides alone.
+Two close intents make the bot ask one clarifying question; an action intent
+missing a required slot asks for it, one slot at a time, remembering what the
+customer already said. With no intents configured, a few patterns separate
+greetings, thanks and requests for a human from questions.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from typing import Any
 
+from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ValidationError
 
+from agents import prompts
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
-from agents.state import IntentResult, TurnState
+from agents.slots import extract_slots
+from agents.state import IntentResult, PendingTask, TurnState
+
+log = logging.getLogger(__name__)
+
+OUT_OF_SCOPE = "out_of_scope"
 
 _PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
     ("talk_to_human", "handoff", re.compile(
@@ -29,19 +45,167 @@ _PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
 ]
 
 
-def classify(text: str) -> IntentResult:
+def classify_by_patterns(text: str) -> IntentResult:
+    """The fallback when no intents are configured."""
     for label, route, pattern in _PATTERNS:
         if pattern.search(text):
             return {"label": label, "route": route, "confidence": 1.0, "alternatives": [],
-                    "slots": {}}
+                    "source": "patterns"}
     return {"label": "question", "route": "answer", "confidence": 0.5, "alternatives": [],
-            "slots": {}}
+            "source": "patterns"}
 
 
-def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
-    return {"intent": classify(last_customer_text(state))}
+class IntentChoice(BaseModel):
+    """The chat model's pick, validated before it is trusted."""
+
+    intent: str
+    confidence: float = 0.8
+
+
+def choose_with_llm(ctx: AgentContext, text: str) -> IntentChoice | None:
+    """Ask the chat model to pick one configured intent (or out_of_scope); None if invalid."""
+    names = {spec.name for spec in ctx.bot.intents}
+    catalogue = "\n".join(f"- {s.name}: {s.description}" for s in ctx.bot.intents)
+    system = SystemMessage(prompts.INTENT_SYSTEM.format(company=ctx.bot.company,
+                                                        intents=catalogue))
+    try:
+        raw = ctx.chat_model.invoke([system, HumanMessage(text)])  # type: ignore[union-attr]
+        content = raw.text if isinstance(raw.text, str) else str(raw.content)
+        match = re.search(r"\{.*\}", content, re.DOTALL)
+        choice = IntentChoice.model_validate(json.loads(match.group(0) if match else content))
+    except (ValidationError, ValueError, TypeError):
+        log.warning("chat model returned an invalid intent choice; keeping the classifier's")
+        return None
+    except Exception:
+        log.exception("chat model failed while choosing an intent")
+        return None
+    if choice.intent not in names | {OUT_OF_SCOPE}:
+        log.warning("chat model chose unknown intent %r; ignored", choice.intent)
+        return None
+    return choice
+
+
+def _route_of(ctx: AgentContext, label: str) -> str:
+    if label == OUT_OF_SCOPE:
+        return OUT_OF_SCOPE
+    spec = next((s for s in ctx.bot.intents if s.name == label), None)
+    return spec.route if spec else "answer"
+
+
+def classify(ctx: AgentContext, text: str) -> IntentResult:
+    """Classifier first; the LLM when it is unsure; patterns when nothing is configured."""
+    if ctx.classifier is None or not ctx.bot.intents:
+        return classify_by_patterns(text)
+    pred = ctx.classifier.predict(text)
+    label = OUT_OF_SCOPE if pred.is_oos else pred.label
+    result: IntentResult = {
+        "label": label, "route": _route_of(ctx, label), "confidence": round(pred.confidence, 4),
+        "alternatives": [{"label": name, "confidence": round(p, 4)}
+                         for name, p in pred.alternatives],
+        "source": "classifier",
+    }
+    unsure = pred.is_oos or pred.confidence < ctx.llm_intent_below
+    if ctx.chat_model is not None and unsure:
+        choice = choose_with_llm(ctx, text)
+        if choice is not None:
+            result |= {"label": choice.intent, "route": _route_of(ctx, choice.intent),
+                       "confidence": round(choice.confidence, 4), "source": "llm"}
+    return result
+
+
+def _ambiguous(ctx: AgentContext, result: IntentResult) -> list[str] | None:
+    """The two intents to ask about, when the classifier cannot tell them apart."""
+    alts = result.get("alternatives", [])
+    if result.get("source") != "classifier" or len(alts) < 2:
+        return None
+    first, second = alts[0], alts[1]
+    oos = ctx.classifier.oos_label if ctx.classifier is not None else "oos"
+    if oos in (first["label"], second["label"]) or result["label"] == OUT_OF_SCOPE:
+        return None
+    close = first["confidence"] - second["confidence"] < ctx.ambiguity_margin
+    if close and first["confidence"] < ctx.ambiguity_max_confidence:
+        return [first["label"], second["label"]]
+    return None
+
+
+def _resolve_choice(ctx: AgentContext, text: str, options: list[str]) -> str | None:
+    """Which of the offered intents the customer's answer picks, if any."""
+    lowered = text.strip().lower()
+    ordinal = {0: r"\b(1|first|the first|premi[eè]re?|le premier|la premi[eè]re)\b",
+               1: r"\b(2|second|the second|deuxi[eè]me|le second|la seconde)\b"}
+    for index, pattern in ordinal.items():
+        if re.search(pattern, lowered):
+            return options[index]
+    for option in options:
+        spec = next((s for s in ctx.bot.intents if s.name == option), None)
+        titles = [option.replace("_", " ")] + (list(spec.titles.values()) if spec else [])
+        if any(t.lower() in lowered for t in titles):
+            return option
+    if ctx.classifier is not None:
+        pred = ctx.classifier.predict(text)
+        ranked = [name for name, _ in pred.alternatives if name in options]
+        if ranked and not pred.is_oos:
+            return ranked[0]
+    return None
+
+
+def _required(ctx: AgentContext, label: str) -> list[str]:
+    spec = next((s for s in ctx.bot.intents if s.name == label), None)
+    return list(spec.required_slots) if spec else []
+
+
+def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    text = last_customer_text(state)
+    found = extract_slots(text, ctx.slot_config, today=ctx.today(),
+                          items=ctx.order_items(state.get("customer_id")))
+    pending: PendingTask | None = state.get("pending")
+    result: IntentResult | None = None
+    slots: dict[str, Any] = {}
+
+    if pending and pending.get("options"):
+        chosen = _resolve_choice(ctx, text, pending["options"])
+        if chosen is not None:
+            result = {"label": chosen, "route": _route_of(ctx, chosen), "confidence": 1.0,
+                      "alternatives": [], "source": "clarification"}
+            slots = dict(pending.get("slots", {}))
+    if result is None and pending and pending.get("missing"):
+        fills = any(slot in found for slot in pending["missing"])
+        fresh = classify(ctx, text)
+        switched = fresh["label"] != pending["intent"] and fresh["confidence"] >= 0.7 \
+            and fresh["route"] != OUT_OF_SCOPE
+        if fills and not switched:
+            result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
+                      "alternatives": [], "source": "pending"}
+            slots = dict(pending.get("slots", {}))
+        else:
+            result = fresh
+    if result is None:
+        result = classify(ctx, text)
+        options = _ambiguous(ctx, result)
+        if options is not None:
+            result |= {"route": "clarify", "slots": found}
+            return {"intent": result,
+                    "pending": PendingTask(options=options, slots=found, intent="", route="")}
+
+    slots |= found
+    missing = [s for s in _required(ctx, result["label"]) if s not in slots] \
+        if result["route"].startswith("action:") else []
+    result |= {"slots": slots, "missing_slots": missing}
+    new_pending: PendingTask | None = None
+    if missing:
+        new_pending = PendingTask(intent=result["label"], route=result["route"], slots=slots,
+                                  missing=missing)
+    return {"intent": result, "pending": new_pending}
 
 
 def route_after_intent(state: TurnState) -> str:
-    route = state.get("intent", {}).get("route", "answer")
-    return "retrieve" if route == "answer" else "respond"
+    """retrieve for answers and out-of-scope (the knowledge base may still know);
+    respond directly for small talk, handoff, clarification and slot questions."""
+    result = state.get("intent", {})
+    route = result.get("route", "answer")
+    if route in {"answer", OUT_OF_SCOPE}:
+        return "retrieve"
+    if route.startswith("action:"):
+        return "respond" if result.get("missing_slots") else "retrieve"
+    return "respond"

@@ -149,6 +149,11 @@ def llm_answer(ctx: AgentContext, state: TurnState, passages: list[dict[str, Any
     return reply.strip(), citations
 
 
+def _intent_title(ctx: AgentContext, name: str, language: str) -> str:
+    spec = next((s for s in ctx.bot.intents if s.name == name), None)
+    return spec.title(language) if spec else name.replace("_", " ")
+
+
 def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     language = state.get("language") or ctx.bot.default_language
@@ -160,6 +165,12 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     handoff = False
     if route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
+    elif route == "clarify":
+        options = (state.get("pending") or {}).get("options", [])
+        titles = [_intent_title(ctx, name, language) for name in options[:2]]
+        reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
+    elif intent.get("missing_slots"):
+        reply = prompts.ask_for_slot(intent["missing_slots"][0], language)
     elif route == "smalltalk":
         key = label if label in {"greeting", "thanks", "goodbye"} else "greeting"
         reply = prompts.text(key, language, **values)
@@ -178,6 +189,8 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         if not reply:
             reply, citations = offline_answer(question, passages, language, ctx.min_confidence,
                                               ctx.retriever.embedder)
+        if not citations and route == "out_of_scope":
+            reply = prompts.text("out_of_scope", language, **values)
         handoff = not citations
     return {"reply": reply, "citations": citations, "answered": bool(citations),
             "handoff_offered": handoff, "responder": responder,

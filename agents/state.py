@@ -21,11 +21,25 @@ class Citation(TypedDict):
 
 
 class IntentResult(TypedDict, total=False):
+    """What the intent agent decided; shown by the API and traces, never in a reply."""
+
     label: str
     route: str
     confidence: float
     alternatives: list[dict[str, Any]]
     slots: dict[str, Any]
+    missing_slots: list[str]
+    source: str
+
+
+class PendingTask(TypedDict, total=False):
+    """An intent waiting for the customer: a missing slot, or a choice between two intents."""
+
+    intent: str
+    route: str
+    slots: dict[str, Any]
+    missing: list[str]
+    options: list[str]
 
 
 class GuardResult(TypedDict, total=False):
@@ -46,6 +60,7 @@ class TurnState(TypedDict, total=False):
     language: str
     guard: GuardResult
     intent: IntentResult
+    pending: PendingTask | None
     passages: list[dict[str, Any]]
     retrieval_confidence: float
     reply: str

@@ -238,7 +238,11 @@ def demo(
                                                "then exit without serving.")] = False,
 ) -> None:
     """Serve the bundled demo shop (help centre in English and French) with no configuration."""
+    from supportgraph.runtime import DEMO_BOT_CONFIG
+
     settings = load_settings(data_dir, host=host, port=port)
+    if settings.bot_config is None:
+        settings = settings.with_overrides(bot_config=DEMO_BOT_CONFIG)
     runtime = _open_runtime(settings)
     try:
         ensure_demo(runtime)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import Engine
 
 from agents.configuration import AgentContext
 from agents.graph import build_graph
+from agents.slots import SlotConfig
 from agents.support_agent import SupportAgent
 from knowledge.chunking import ChunkingConfig
 from knowledge.embeddings import Embedder, make_embedder
@@ -23,9 +24,13 @@ from knowledge.store import VectorStore
 from supportgraph.db import init_db, make_engine
 from supportgraph.settings import BotConfig, Settings
 
+if TYPE_CHECKING:
+    from agents.intent_model import IntentClassifier
+
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_HELPCENTER = DEMO_DIR / "helpcenter"
 DEMO_HELP_URL = "/help"
+DEMO_BOT_CONFIG = DEMO_DIR / "bot.yaml"
 
 
 def open_store(settings: Settings, dim: int) -> VectorStore:
@@ -96,6 +101,8 @@ class SupportRuntime:
         self.checkpointer = SqliteSaver(self._checkpoint_conn)
         self.checkpointer.setup()
         self.context = AgentContext(
+            classifier=self._train_classifier(),
+            slot_config=SlotConfig(order_number_pattern=self.bot.order_number_pattern),
             retriever=self.knowledge.retriever, bot=self.bot, tenant=settings.tenant,
             chat_model=chat_model if chat_model is not None else make_chat_model(settings),
             top_k=settings.top_k, min_confidence=settings.answer_min_confidence,
@@ -103,6 +110,16 @@ class SupportRuntime:
             max_message_chars=settings.max_message_chars,
         )
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
+
+    def _train_classifier(self) -> IntentClassifier | None:
+        """The intent classifier for the bot's intents (cached on disk by their hash)."""
+        if not self.bot.intents:
+            return None
+        from agents.intent_model import IntentClassifier
+
+        texts, labels = self.bot.training_examples()
+        return IntentClassifier.train(texts, labels, self.knowledge.embedder,
+                                      cache_dir=self.settings.data_dir / "intent_cache")
 
     def close(self) -> None:
         self.knowledge.close()

@@ -33,6 +33,11 @@ class IntentSpec(BaseModel):
     route: str = Field(pattern=r"^(answer|handoff|smalltalk|action:[a-z][a-z0-9_]*)$")
     examples: list[str] = Field(min_length=1)
     required_slots: list[str] = Field(default_factory=list)
+    titles: dict[str, str] = Field(default_factory=dict, description="Short customer-facing "
+                                   "name per language, used in clarifying questions.")
+
+    def title(self, language: str) -> str:
+        return self.titles.get(language) or self.titles.get("en") or self.name.replace("_", " ")
 
 
 class BotConfig(BaseModel):
@@ -47,6 +52,15 @@ class BotConfig(BaseModel):
     handoff_offer: bool = True
     intents: list[IntentSpec] = Field(default_factory=list)
     out_of_scope_examples: list[str] = Field(default_factory=list)
+    order_number_pattern: str = r"\b[Cc][Ll][- ]?\d{6}\b"
+
+    def training_examples(self, oos_label: str = "oos") -> tuple[list[str], list[str]]:
+        """(texts, labels) for the intent classifier; out-of-scope examples get `oos_label`."""
+        texts = [e for spec in self.intents for e in spec.examples]
+        labels = [spec.name for spec in self.intents for _ in spec.examples]
+        texts += self.out_of_scope_examples
+        labels += [oos_label] * len(self.out_of_scope_examples)
+        return texts, labels
 
     @classmethod
     def from_yaml(cls, path: Path) -> BotConfig:
