@@ -43,6 +43,7 @@ from langchain_core.embeddings import Embeddings
 from rich.console import Console
 from rich.table import Table
 
+from evals.datasets import DatasetError
 from evals.retrieval import (
     LabelledQuery,
     load_queries,
@@ -53,7 +54,7 @@ from evals.retrieval import (
     score_mode,
 )
 from knowledge.chunking import ChunkingConfig, chunk_document
-from knowledge.documents import Document
+from knowledge.documents import Document, IngestError
 from knowledge.embeddings import Embedder, make_embedder
 from knowledge.ingest import IngestReport
 from knowledge.search import HybridRetriever
@@ -176,7 +177,8 @@ def render(result: dict[str, Any], console: Console) -> None:
     m = result["machine"]
     machine_line = (f"machine: {m['cpu_count']} CPUs ({m['cpu']}), torch threads "
                     f"{m['torch_threads']}, {m['platform']}, Python {m['python']}; "
-                    f"1-min load average at the end {m['load_avg_1m']}")
+                    f"1-min load average {m['load_avg_1m_start']} at the start, "
+                    f"{m['load_avg_1m']} at the end")
     queries = result["queries"]
     quality: dict[str, dict[str, Any]] = result["quality"]
 
@@ -230,9 +232,9 @@ def render(result: dict[str, Any], console: Console) -> None:
     for label, key in (("full ingest (cold, fresh store)", "cold"),
                        ("re-ingest, nothing changed", "reingest"),
                        (f"{BASELINE} build", "baseline_build")):
-        run = ing[key]
-        table.add_row(label, str(run["documents"]), str(run["chunks"]),
-                      f"{run['seconds']:.2f}", _fmt(run["chunks_per_s"], ",.1f"))
+        entry = ing[key]
+        table.add_row(label, str(entry["documents"]), str(entry["chunks"]),
+                      f"{entry['seconds']:.2f}", _fmt(entry["chunks_per_s"], ",.1f"))
     table.caption = (
         f"Embedded Qdrant store (qdrant-edge) in {ing['store_where']}; wall time of "
         "ingest_paths, including reading and parsing the files, with the embedding model "
@@ -247,6 +249,7 @@ def render(result: dict[str, Any], console: Console) -> None:
 def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
         temporary: bool = False) -> dict[str, Any]:
     """Ingest, re-ingest, build the baseline, score every row; all numbers in one dict."""
+    load_at_start = round(os.getloadavg()[0], 2)
     settings = Settings(data_dir=data_dir, qdrant_url=None, qdrant_path=None)
     store_path = settings.qdrant_path_resolved / settings.collection
     if store_path.exists() and any(store_path.iterdir()):
@@ -256,6 +259,10 @@ def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
     embedder = make_embedder(settings.embedding_model, settings.embedding_batch_size)
     services = KnowledgeServices.build(settings, bot, embedder)
     try:
+        # Validate the query files against the corpus before spending time on ingestion.
+        known = {d.id for d in services.ingestor.loader.load_paths([corpus])}
+        queries = [q for path in query_files for q in load_queries(path, known)]
+
         cold, cold_s = timed_ingest(services, corpus)
         again, again_s = timed_ingest(services, corpus)
         ingestion: dict[str, Any] = {
@@ -282,12 +289,10 @@ def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
             "chunks_per_s": round(baseline_chunks / baseline_s, 1),
         }
 
-        known = {d.id for d in docs}
-        queries = [q for path in query_files for q in load_queries(path, known)]
         embedder.embed_queries([q.query for q in queries])  # every row starts warm
         found = {str(q.meta.get("shape", "other")) for q in queries}
         shapes = [s for s in SHAPES if s in found] + sorted(found - set(SHAPES))
-        subsets = {s: [q for q in queries if q.meta.get("shape", "other") == s]
+        subsets = {s: [q for q in queries if str(q.meta.get("shape", "other")) == s]
                    for s in shapes}
 
         scorers = make_scorers(services, settings, baseline)
@@ -304,7 +309,7 @@ def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
         services.close()
 
     return {
-        "machine": machine(),
+        "machine": machine() | {"load_avg_1m_start": load_at_start},
         "embedder": embedder.name,
         "settings": {"fusion_default": settings.fusion, "prefetch_limit": settings.prefetch_limit,
                      "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap},
@@ -338,12 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     console = Console(width=None if sys.stdout.isatty() else 140)
-    with console.status("ingesting and scoring…"):
-        if args.data_dir is not None:
-            result = run(args.corpus, args.queries, args.data_dir)
-        else:
-            with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
-                result = run(args.corpus, args.queries, Path(tmp), temporary=True)
+    try:
+        with console.status("ingesting and scoring…"):
+            if args.data_dir is not None:
+                result = run(args.corpus, args.queries, args.data_dir)
+            else:
+                with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
+                    result = run(args.corpus, args.queries, Path(tmp), temporary=True)
+    except (DatasetError, IngestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     render(result, console)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
