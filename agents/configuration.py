@@ -18,6 +18,7 @@ from supportgraph.settings import BotConfig
 
 if TYPE_CHECKING:
     from agents.intent_model import IntentClassifier
+    from tools.service import ActionService
 
 
 @dataclass
@@ -33,6 +34,7 @@ class AgentContext:
     max_message_chars: int = 4000
     history_turns: int = 6
     classifier: IntentClassifier | None = None
+    actions: ActionService | None = None
     slot_config: SlotConfig = field(default_factory=SlotConfig)
     ambiguity_margin: float = 0.15
     ambiguity_max_confidence: float = 0.6

@@ -53,7 +53,7 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     language = detect_language(text[:500], ctx.bot.languages, default=previous)
     verdict = check_message(text, ctx.max_message_chars)
     update: dict = {"guard": verdict, "language": language, "passages": [], "citations": [],
-                    "reply": "", "answered": False, "handoff_offered": False}
+                    "reply": "", "answered": False, "handoff_offered": False, "action": None}
     if not verdict["allowed"]:
         key = {"empty": "empty", "too_long": "too_long"}.get(verdict["code"], "blocked")
         reply = prompts.text(key, language, company=ctx.bot.company, length=len(text),

@@ -200,12 +200,13 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def route_after_intent(state: TurnState) -> str:
-    """retrieve for answers and out-of-scope (the knowledge base may still know);
-    respond directly for small talk, handoff, clarification and slot questions."""
+    """retrieve for answers and out-of-scope (the knowledge base may still know); act for
+    actions whose slots are known; respond directly for small talk, handoff,
+    clarification and slot questions."""
     result = state.get("intent", {})
     route = result.get("route", "answer")
     if route in {"answer", OUT_OF_SCOPE}:
         return "retrieve"
     if route.startswith("action:"):
-        return "respond" if result.get("missing_slots") else "retrieve"
+        return "respond" if result.get("missing_slots") else "act"
     return "respond"

@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents import prompts
+from agents.action_texts import outcome_reply
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.state import Citation, TurnState
@@ -163,7 +164,11 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     citations: list[Citation] = []
     responder = "offline"
     handoff = False
-    if route == "handoff":
+    action = state.get("action")
+    if action and action.get("status"):
+        reply = outcome_reply(action, language)
+        handoff = action.get("status") == "failed"
+    elif route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
     elif route == "clarify":
         options = (state.get("pending") or {}).get("options", [])

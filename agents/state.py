@@ -56,7 +56,9 @@ class TurnState(TypedDict, total=False):
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
+    conversation_id: str
     customer_id: str | None
+    verified_orders: list[str]
     language: str
     guard: GuardResult
     intent: IntentResult
@@ -68,3 +70,6 @@ class TurnState(TypedDict, total=False):
     answered: bool
     handoff_offered: bool
     responder: str
+    action: dict[str, Any] | None
+    pending_action: dict[str, Any] | None
+    notification: dict[str, Any] | None

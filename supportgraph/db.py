@@ -33,6 +33,7 @@ def make_engine(url: str) -> Engine:
 
 def init_db(engine: Engine) -> None:
     """Create every table registered on SQLModel's metadata (idempotent)."""
+    import tools.records  # (registers the action layer's tables)
     import tools.shop.models  # noqa: F401  (registers the shop tables)
 
     SQLModel.metadata.create_all(engine)

@@ -1,0 +1,228 @@
+"""act: run a tool the safe way — validate, identity, policy, confirm, approve, execute.
+
+The offline path builds the call from the intent agent's route and slots; the LLM
+path lets the chat model propose tool calls (`bind_tools`). Either way the call
+goes through `ActionService.preview` (schema, ownership, policy) and a side
+effect only happens after the customer confirms the summary (LangGraph
+`interrupt`, resumed with `Command(resume=...)`); above the approval threshold it
+waits for a human (the approvals API resumes the conversation with the outcome).
+Execution carries an idempotency key, so a replayed turn never acts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agents import prompts
+from agents.action_texts import approval_reply, confirmation
+from agents.configuration import AgentContext
+from agents.guard import last_customer_text
+from agents.state import PendingTask, TurnState
+from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
+
+log = logging.getLogger(__name__)
+
+_YES = re.compile(r"^\W*(yes|yep|yeah|y|ok|okay|sure|confirm|go ahead|please do|do it|"
+                  r"oui|ouais|d'accord|ok[eé]|vas-y|allez-y|je confirme|confirmer?)\b",
+                  re.IGNORECASE)
+_NO = re.compile(r"^\W*(no|nope|n|cancel|stop|don't|do not|non|annule[rz]?|pas maintenant)\b",
+                 re.IGNORECASE)
+_POSTCODE = re.compile(r"\b(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b", re.IGNORECASE)
+
+
+def identity_of(state: TurnState) -> Identity:
+    """The conversation's identity: verified by the channel, or orders proven by email."""
+    customer = state.get("customer_id")
+    return Identity(customer_id=customer, verified=customer is not None,
+                    verified_orders=frozenset(state.get("verified_orders", [])))
+
+
+def parse_address(raw: str) -> dict[str, str] | None:
+    """"12 rue de la Paix, 75002 Paris" -> line1, postal_code, city (country from the order)."""
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        return None
+    rest = " ".join(parts[1:]) if len(parts) > 1 else ""
+    match = _POSTCODE.search(rest) or _POSTCODE.search(parts[0][-12:])
+    if not match:
+        return None
+    city = rest.replace(match.group(0), "").strip(" ,") if rest else ""
+    return {"line1": parts[0], "postal_code": match.group(0).upper(), "city": city or "-"}
+
+
+def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
+                    ) -> ActionRequest | None:
+    """The tool call implied by the intent and its slots."""
+    intent = state.get("intent", {})
+    tool = intent.get("route", "").removeprefix("action:")
+    slots = intent.get("slots", {})
+    args: dict[str, Any] = {}
+    if tool in {"get_order_status", "cancel_order", "refund_order", "update_shipping_address"}:
+        if "order_number" not in slots:
+            return None
+        args["order_number"] = slots["order_number"]
+    if tool == "refund_order":
+        if slots.get("item"):
+            args["item_names"] = [slots["item"]]
+        if slots.get("amount"):
+            args["amount"] = slots["amount"]
+        args["reason"] = last_customer_text(state)[:300]
+    elif tool == "cancel_order":
+        args["reason"] = last_customer_text(state)[:300]
+    elif tool == "update_shipping_address":
+        address = parse_address(slots.get("address", ""))
+        if address is None or ctx.actions is None:
+            return None
+        order = ctx.actions.backend.get_order(args["order_number"])
+        address["country"] = order.ship_country if order is not None else ""
+        args.update(address)
+    elif tool == "list_recent_orders":
+        args["limit"] = 5
+    elif tool not in {"create_ticket", "handoff_to_human"}:
+        return None
+    return ActionRequest(tool=tool, args=args, conversation_id=conversation_id,
+                         identity=identity_of(state), source="offline")
+
+
+def llm_requests(ctx: AgentContext, state: TurnState, conversation_id: str
+                 ) -> list[ActionRequest]:
+    """Tool calls proposed by the chat model; only known tools, never executed here."""
+    from tools.tools import tool_schemas
+
+    assert ctx.chat_model is not None
+    model = ctx.chat_model.bind_tools(tool_schemas())
+    system = SystemMessage(prompts.ACTION_SYSTEM.format(company=ctx.bot.company))
+    history = state.get("messages", [])[-(2 * ctx.history_turns):]
+    message = model.invoke([system, *history])
+    requests = []
+    for call in getattr(message, "tool_calls", []) or []:
+        requests.append(ActionRequest(tool=call["name"], args=dict(call.get("args") or {}),
+                                      conversation_id=conversation_id,
+                                      identity=identity_of(state), source="llm"))
+    return requests
+
+
+def _record(request: ActionRequest, preview: Any) -> dict[str, Any]:
+    return {"tool": request.tool, "args": _jsonable(preview.args), "summary": preview.summary,
+            "code": preview.decision.code, "idempotency_key": preview.idempotency_key,
+            "source": request.source, "decision_details": _jsonable(preview.decision.details)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _outcome(outcome: Any) -> dict[str, Any]:
+    return {"status": outcome.status, "code": outcome.code, "message": outcome.message,
+            "result": _jsonable(outcome.result), "replayed": outcome.replayed,
+            "approval_id": outcome.approval_id}
+
+
+def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Propose the tool call, check it, run read-only tools; side effects wait for `confirm`."""
+    ctx = runtime.context
+    if ctx.actions is None:
+        return {"action": {"status": "failed", "code": "no_backend", "tool": ""}}
+    conversation_id = str(state.get("conversation_id") or "")
+    requests: list[ActionRequest] = []
+    if ctx.chat_model is not None:
+        try:
+            requests = llm_requests(ctx, state, conversation_id)
+        except Exception:
+            log.exception("chat model failed to propose a tool call; using the offline path")
+    if not requests:
+        request = offline_request(ctx, state, conversation_id)
+        requests = [request] if request is not None else []
+    if not requests:
+        return {"action": {"status": "refused", "code": "invalid_arguments", "tool": ""}}
+    request = requests[0]
+    update: dict[str, Any] = {}
+    number = request.args.get("order_number")
+    identity = request.identity
+    if isinstance(number, str) and not identity.verified and \
+            number.upper() not in identity.verified_orders:
+        intent: dict[str, Any] = dict(state.get("intent", {}))
+        email = intent.get("slots", {}).get("email")
+        if not email:
+            slots = intent.get("slots", {}) | {"order_number": number}
+            waiting = PendingTask(intent=str(intent.get("label", "")),
+                                  route=str(intent.get("route", "")), slots=slots,
+                                  missing=["email"])
+            return {"intent": intent | {"missing_slots": ["email"], "slots": slots},
+                    "pending": waiting}
+        if ctx.actions.verify_order_email(number, email, conversation_id):
+            verified = sorted({*identity.verified_orders, number.upper()})
+            request = replace(request, identity=replace(identity,
+                                                        verified_orders=frozenset(verified)))
+            update["verified_orders"] = verified
+    preview = ctx.actions.preview(request)
+    record = _record(request, preview) | {"proposed": len(requests)}
+    if request.tool not in SIDE_EFFECT_TOOLS or not preview.decision.allowed:
+        return update | {"action": record | _outcome(ctx.actions.execute(preview))}
+    language = state.get("language") or ctx.bot.default_language
+    question = confirmation(request.tool, preview.summary, language)
+    proposal = {"tool": request.tool, "args": record["args"], "source": request.source,
+                "question": question}
+    return update | {"action": record | {"status": "awaiting_confirmation"},
+                     "pending_action": proposal, "reply": question,
+                     "messages": [AIMessage(question)]}
+
+
+def route_after_act(state: TurnState) -> str:
+    return "confirm" if state.get("pending_action") else "respond"
+
+
+def confirm(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Wait for the customer's yes/no (interrupt), then execute exactly once."""
+    ctx = runtime.context
+    pending = state.get("pending_action") or {}
+    answer = interrupt({"type": "confirm", "question": pending.get("question", ""),
+                        "tool": pending.get("tool")})
+    text = answer.get("text", "") if isinstance(answer, dict) else str(answer)
+    confirmed = (bool(answer.get("confirmed")) if isinstance(answer, dict)
+                 else is_yes(text))
+    update: dict[str, Any] = {"pending_action": None}
+    if text:
+        update["messages"] = [HumanMessage(text)]
+    request = ActionRequest(tool=pending["tool"], args=dict(pending["args"]),
+                            conversation_id=str(state.get("conversation_id") or ""),
+                            identity=identity_of(state), source=pending.get("source", "offline"))
+    assert ctx.actions is not None
+    preview = ctx.actions.preview(request)
+    record = _record(request, preview)
+    if not confirmed:
+        return update | {"action": record | {"status": "declined", "code": "declined"}}
+    return update | {"action": record | _outcome(ctx.actions.execute(preview))}
+
+
+def is_yes(text: str) -> bool:
+    return bool(_YES.search(text)) and not _NO.search(text)
+
+
+def is_no(text: str) -> bool:
+    return bool(_NO.search(text))
+
+
+def notify(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Tell the customer what a human decided about their pending approval."""
+    ctx = runtime.context
+    event = state.get("notification") or {}
+    language = state.get("language") or ctx.bot.default_language
+    reply = approval_reply(event, language)
+    return {"notification": None, "reply": reply, "citations": [], "responder": "notify",
+            "messages": [AIMessage(reply)], "action": {"status": event.get("status"),
+                                                       "code": event.get("code"),
+                                                       "tool": "refund_order"}}
