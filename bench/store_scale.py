@@ -1,8 +1,15 @@
 """Compare the vector-store backends on a synthetic corpus of N chunks.
 
 Measures what the retriever pays for, embedding excluded: ingest time (batches
-of 1,000), hybrid + payload-filter query latency, and resident memory growth.
-Each (backend, N) runs in a fresh subprocess so its memory is its own.
+of 1,000), index build time, hybrid + payload-filter query latency with RRF and
+DBSF fusion, recall@10 of the dense search against brute force (numpy), and
+resident memory growth. Each (backend, N) runs in a fresh subprocess so its
+memory is its own.
+
+Backends: `edge` (EdgeStore defaults, then `optimize_if_needed()` as the
+Ingestor does), `edge-unindexed` (same, never optimized), `edge-legacy` (the
+engine's default index settings + `optimize()`: the configuration before
+tuning; slow to build, so not run unless asked), `server-local`.
 
     python bench/store_scale.py --sizes 10000 100000 --queries 200 --json out.json
 """
@@ -35,7 +42,11 @@ QUERY_TOKENS = 6
 ZIPF_S = 1.1
 BATCH = 1_000
 TAGS = ("billing", "refunds", "shipping", "account", "security", "api", "mobile", "returns")
-BACKENDS = ("edge", "edge+optimize", "server-local")
+BACKENDS = ("edge", "edge-unindexed", "edge-legacy", "server-local")
+DEFAULT_BACKENDS = ("edge", "edge-unindexed", "server-local")
+FUSIONS = ("rrf", "dbsf")
+RECALL_QUERIES = 100
+WARMUP_QUERIES = 50  # untimed, per fusion: page in the freshly built segments
 
 
 def rss_kb() -> dict[str, int]:
@@ -117,11 +128,42 @@ class Corpus:
             )
         return out
 
+    def exact_top(self, query: dict[str, Any], k: int, filtered: bool) -> set[str]:
+        """Ids of the true k nearest chunks (cosine), among those the filter keeps."""
+        scores = self.dense @ np.asarray(query["dense"], dtype=np.float32)
+        if filtered:
+            search_filter = query["search_filter"]
+            tags = [TAGS.index(t) for t in search_filter.tags]
+            keep = (self.language == search_filter.language) & (
+                np.isin(self.tag_a, tags) | np.isin(self.tag_b, tags)
+            )
+            scores = np.where(keep, scores, -np.inf)
+        return {self.ids[i] for i in np.argpartition(-scores, k)[:k]}
+
+
+def recall_at_10(store: Any, corpus: Corpus, qs: list[dict[str, Any]], filtered: bool) -> float:
+    """Mean overlap of the store's dense top 10 with the exact top 10."""
+    found = []
+    for q in qs[:RECALL_QUERIES]:
+        hits = store.query(
+            dense=q["dense"],
+            sparse=None,
+            mode="dense",
+            limit=10,
+            search_filter=q["search_filter"] if filtered else None,
+        )
+        found.append(len({h.id for h in hits} & corpus.exact_top(q, 10, filtered)) / 10)
+    return statistics.fmean(found)
+
 
 def open_store(backend: str, workdir: Path) -> Any:
     if backend.startswith("edge"):
-        from knowledge.edge_store import EdgeStore
+        from knowledge.edge_store import EdgeStore, EdgeTuning
 
+        if backend == "edge-legacy":
+            # The engine's defaults: payload_m = m, full scan under 10,000 KB, no quantization.
+            legacy = EdgeTuning(payload_m=16, full_scan_points=6_666, quantize=False)
+            return EdgeStore(workdir / "shard", DIM, tuning=legacy)
         return EdgeStore(workdir / "shard", DIM)
     from qdrant_client import QdrantClient
 
@@ -158,25 +200,35 @@ def run_worker(backend: str, size: int, queries: int, seed: int, workdir: Path) 
     assert store.count() == size, "count after ingest"
 
     optimize_s = None
-    if backend == "edge+optimize":
+    if backend in ("edge", "edge-legacy"):
         t0 = time.perf_counter()
-        store.optimize()
+        if backend == "edge":
+            store.optimize_if_needed()  # what Ingestor.ingest_documents does after writing
+        else:
+            store.optimize()
         optimize_s = time.perf_counter() - t0
 
-    for q in qs[:5]:
-        store.query(**q, mode="hybrid", limit=10, prefetch_limit=50)
-    latencies = []
+    timings: dict[str, Any] = {}
     hits = 0
-    for q in qs:
-        t0 = time.perf_counter()
-        result = store.query(**q, mode="hybrid", limit=10, prefetch_limit=50)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        hits += len(result)
+    for fusion in FUSIONS:
+        for q in qs[:WARMUP_QUERIES]:
+            store.query(**q, mode="hybrid", limit=10, prefetch_limit=50, fusion=fusion)
+        latencies = []
+        for q in qs:
+            t0 = time.perf_counter()
+            result = store.query(**q, mode="hybrid", limit=10, prefetch_limit=50, fusion=fusion)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            hits += len(result)
+        latencies.sort()
+        timings[f"{fusion}_p50_ms"] = statistics.median(latencies)
+        timings[f"{fusion}_p95_ms"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+        timings[f"{fusion}_mean_ms"] = statistics.fmean(latencies)
+    recall_filtered = recall_at_10(store, corpus, qs, filtered=True)
+    recall_unfiltered = recall_at_10(store, corpus, qs, filtered=False)
     after = rss_kb()
     disk = folder_mb(workdir)
     store.close()
 
-    latencies.sort()
     return {
         "backend": backend,
         "n": size,
@@ -184,10 +236,10 @@ def run_worker(backend: str, size: int, queries: int, seed: int, workdir: Path) 
         "ingest_s": ingest,
         "points_per_s": size / ingest,
         "optimize_s": optimize_s,
-        "p50_ms": statistics.median(latencies),
-        "p95_ms": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-        "mean_ms": statistics.fmean(latencies),
-        "avg_hits": hits / len(qs),
+        **timings,
+        "recall_filtered": recall_filtered,
+        "recall_unfiltered": recall_unfiltered,
+        "avg_hits": hits / (len(qs) * len(FUSIONS)),
         "rss_growth_mb": (after["VmRSS"] - base["VmRSS"]) / 1024,
         "peak_growth_mb": (after["VmHWM"] - base["VmRSS"]) / 1024,
         "anon_growth_mb": (after.get("RssAnon", 0) - base.get("RssAnon", 0)) / 1024,
@@ -233,9 +285,13 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
         "N",
         "ingest s",
         "pts/s",
-        "optimize s",
-        "p50 ms",
-        "p95 ms",
+        "index s",
+        "RRF p50",
+        "RRF p95",
+        "DBSF p50",
+        "DBSF p95",
+        "R@10 filt",
+        "R@10 all",
         "RSS Δ MB",
         "anon Δ MB",
         "peak Δ MB",
@@ -250,7 +306,7 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
     for row in rows:
         if "skipped" in row or "error" in row:
             note = row.get("skipped") or f"error: {row['error'].splitlines()[-1]}"
-            table.add_row(row["backend"], f"{row['n']:,}", *["-"] * 9, note)
+            table.add_row(row["backend"], f"{row['n']:,}", *["-"] * 13, note)
             continue
         table.add_row(
             row["backend"],
@@ -258,8 +314,12 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
             _fmt(row, "ingest_s", ".1f"),
             _fmt(row, "points_per_s", ",.0f"),
             _fmt(row, "optimize_s", ".1f"),
-            _fmt(row, "p50_ms", ".2f"),
-            _fmt(row, "p95_ms", ".2f"),
+            _fmt(row, "rrf_p50_ms", ".2f"),
+            _fmt(row, "rrf_p95_ms", ".2f"),
+            _fmt(row, "dbsf_p50_ms", ".2f"),
+            _fmt(row, "dbsf_p95_ms", ".2f"),
+            _fmt(row, "recall_filtered", ".3f"),
+            _fmt(row, "recall_unfiltered", ".3f"),
             _fmt(row, "rss_growth_mb", ".0f"),
             _fmt(row, "anon_growth_mb", ".0f"),
             _fmt(row, "peak_growth_mb", ".0f"),
@@ -269,8 +329,13 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
     console.print(
         f"dim {DIM}, ~{TOKENS_PER_CHUNK} Zipf(s={ZIPF_S}) tokens/chunk over {VOCAB:,} ids; "
-        "query = hybrid RRF, limit 10, prefetch 50, filter language + one tag "
-        "(~9-14% of points). RSS Δ includes mmapped store pages touched; anon Δ is heap only."
+        "query = hybrid (dense + sparse prefetch 50, fused by RRF k=60 or DBSF), limit 10, "
+        "filter language + one tag (~9-14% of points); latencies in ms, embedding excluded. "
+        f"R@10 = recall@10 of the dense search vs brute force over {RECALL_QUERIES} queries, "
+        "with that filter (filt) and without (all). Uniform random 384-d vectors are the worst "
+        "case for HNSW: only the filtered search is exact by design. index s = "
+        "optimize_if_needed() (edge) / optimize() (edge-legacy). RSS Δ includes mmapped store "
+        "pages touched; anon Δ is heap only."
     )
 
 
@@ -286,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         default=20_000,
         help="skip qdrant-client local mode above this N (it is brute force in Python)",
     )
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(DEFAULT_BACKENDS))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None, help="where stores are built")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
@@ -297,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 180)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for backend in args.backends:
@@ -313,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{backend} N={size:,}: "
                 + (
                     row.get("error")
-                    or f"p50 {row['p50_ms']:.2f} ms, ingest {row['ingest_s']:.1f} s"
+                    or f"RRF p95 {row['rrf_p95_ms']:.2f} ms, DBSF p95 {row['dbsf_p95_ms']:.2f} ms, "
+                    f"recall@10 {row['recall_filtered']:.3f}, ingest {row['ingest_s']:.1f} s"
                 )
             )
     render(rows, console)

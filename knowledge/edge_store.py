@@ -2,6 +2,14 @@
 
 The default backend: no server to run, the collection is a folder on disk.
 The shard holds an exclusive lock on its folder until `close()`.
+
+Tuning (`EdgeTuning`, measured with `bench/store_scale.py`): the engine has no
+background optimizer, so new points sit in an unindexed segment until
+`optimize()` / `optimize_if_needed()` runs (the `Ingestor` calls the latter after
+every sync). The HNSW graph is built without per-payload-value subgraphs
+(`payload_m=0`, ~6x faster to build); instead a filtered search that matches
+fewer than `full_scan_points` points is answered exactly from the payload index,
+scored on int8 scalar-quantized vectors and rescored on the originals.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,11 +27,13 @@ from qdrant_edge import (
     CountRequest,
     Distance,
     EdgeConfig,
+    EdgeOptimizersConfig,
     EdgeShard,
     EdgeSparseVectorParams,
     EdgeVectorParams,
     FieldCondition,
     Filter,
+    HnswIndexConfig,
     MatchAny,
     MatchValue,
     Modifier,
@@ -30,9 +41,13 @@ from qdrant_edge import (
     PayloadSelector,
     Point,
     Prefetch,
+    QuantizationSearchParams,
     Query,
     QueryRequest,
+    ScalarQuantizationConfig,
+    ScalarType,
     ScrollRequest,
+    SearchParams,
     UpdateOperation,
 )
 from qdrant_edge import Fusion as EdgeFusion
@@ -59,11 +74,58 @@ INTEGER_FIELDS = ("chunk_index",)
 _CONFIG_FILE = "edge_config.json"
 
 
-def edge_config(dim: int) -> EdgeConfig:
+@dataclass(frozen=True)
+class EdgeTuning:
+    """Index and search settings of an EdgeStore; the defaults are the measured best.
+
+    At 100k chunks (dim 384, 2 cores) these give a hybrid + payload-filter query
+    p95 of ~3 ms with dense recall@10 of 1.0 against brute force, and a one-off
+    index build of ~26 s (vs 154 s for the engine defaults). Thresholds are
+    counted in points and converted to the engine's KB of dense vector data.
+    """
+
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    # 0 = no extra HNSW links per payload value: those multiply the build time
+    # by ~6 and filtered searches small enough to matter go exact instead.
+    payload_m: int = 0
+    # A filtered search matching fewer points than this skips HNSW and scans
+    # the matches (exact), which is faster than filtered HNSW at low selectivity.
+    full_scan_points: int = 20_000
+    # A segment holding this many unindexed points gets an HNSW graph at the
+    # next optimize; below it, plain search costs well under a millisecond.
+    index_after_points: int = 10_000
+    # int8 scalar quantization (kept in RAM) with rescoring on the originals.
+    quantize: bool = True
+    oversampling: float = 2.0
+
+
+DEFAULT_TUNING = EdgeTuning()
+
+
+def _kb(points: int, dim: int) -> int:
+    """The engine's thresholds are KB of float32 dense vectors."""
+    return max(1, points * dim * 4 // 1024)
+
+
+def edge_config(dim: int, tuning: EdgeTuning = DEFAULT_TUNING) -> EdgeConfig:
     """The shard layout every EdgeStore uses: cosine dense + IDF-weighted sparse."""
+    quantization = (
+        ScalarQuantizationConfig(ScalarType.Int8, quantile=0.99, always_ram=True)
+        if tuning.quantize
+        else None
+    )
     return EdgeConfig(
         vectors={DENSE_VECTOR: EdgeVectorParams(size=dim, distance=Distance.Cosine)},
         sparse_vectors={SPARSE_VECTOR: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        hnsw_config=HnswIndexConfig(
+            m=tuning.hnsw_m,
+            ef_construct=tuning.hnsw_ef_construct,
+            full_scan_threshold=_kb(tuning.full_scan_points, dim),
+            payload_m=tuning.payload_m,
+        ),
+        quantization_config=quantization,
+        optimizers=EdgeOptimizersConfig(indexing_threshold=_kb(tuning.index_after_points, dim)),
     )
 
 
@@ -117,11 +179,17 @@ class EdgeStore:
     """A knowledge-base collection stored as a Qdrant Edge shard in `path`.
 
     Every shard call goes through one lock, so a store can be shared by threads.
+    Opening an existing shard applies `tuning` to it; segments built with other
+    index settings are rebuilt by the next `optimize()`.
     """
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, *, tuning: EdgeTuning = DEFAULT_TUNING) -> None:
         self.path = Path(path)
         self.dim = dim
+        self.tuning = tuning
+        self._dense_params = SearchParams(
+            quantization=QuantizationSearchParams(rescore=True, oversampling=tuning.oversampling)
+        )
         self._lock = threading.RLock()
         self._shard: EdgeShard | None = self._open()
         try:
@@ -131,7 +199,7 @@ class EdgeStore:
             raise
 
     def _open(self) -> EdgeShard:
-        config = edge_config(self.dim)
+        config = edge_config(self.dim, self.tuning)
         if not _has_shard(self.path):
             self.path.mkdir(parents=True, exist_ok=True)
             return EdgeShard.create(str(self.path), config)
@@ -269,7 +337,8 @@ class EdgeStore:
             request = QueryRequest(
                 limit=limit,
                 prefetches=[
-                    Prefetch(limit=prefetch_limit, query=q, filter=condition) for q in retrievers
+                    Prefetch(limit=prefetch_limit, query=q, filter=condition, params=params)
+                    for q, params in retrievers
                 ],
                 query=fuse,
                 filter=condition,
@@ -277,9 +346,11 @@ class EdgeStore:
                 with_vector=with_vector,
             )
         else:
+            query, params = retrievers[0]
             request = QueryRequest(
                 limit=limit,
-                query=retrievers[0],
+                query=query,
+                params=params,
                 filter=condition,
                 with_payload=True,
                 with_vector=with_vector,
@@ -298,24 +369,41 @@ class EdgeStore:
 
     def _retrievers(
         self, dense: list[float] | None, sparse: SparseVector | None, mode: SearchMode
-    ) -> list[Query]:
+    ) -> list[tuple[Query, SearchParams | None]]:
         if mode not in ("hybrid", "dense", "sparse"):
             raise ValueError(f"unknown search mode {mode!r}")
-        queries: list[Query] = []
+        queries: list[tuple[Query, SearchParams | None]] = []
         if mode in ("hybrid", "dense") and dense is not None:
             if len(dense) != self.dim:
                 raise ValueError(f"query vector has size {len(dense)}, expected {self.dim}")
-            queries.append(Query.Nearest([float(x) for x in dense], using=DENSE_VECTOR))
+            nearest = Query.Nearest([float(x) for x in dense], using=DENSE_VECTOR)
+            queries.append((nearest, self._dense_params))
         if mode in ("hybrid", "sparse") and sparse is not None:
-            queries.append(Query.Nearest(_to_edge_sparse(sparse), using=SPARSE_VECTOR))
+            queries.append((Query.Nearest(_to_edge_sparse(sparse), using=SPARSE_VECTOR), None))
         if not queries:
             needed = "a dense or sparse vector" if mode == "hybrid" else f"a {mode} vector"
             raise ValueError(f"{mode} search needs {needed}")
         return queries
 
     def optimize(self) -> bool:
-        """Build the HNSW and merge segments now; worth it after a large ingest."""
+        """Run the segment optimizers until done: index segments past the indexing
+        threshold, merge segments, vacuum deletions, apply changed index settings.
+        Blocks (~26 s for 100k fresh 384-d points on 2 cores); True if anything changed.
+        """
         with self._locked() as shard:
+            return bool(shard.optimize())
+
+    def optimize_if_needed(self) -> bool:
+        """`optimize()` once the collection is big enough to need an index.
+
+        Called by the `Ingestor` after each sync. A no-op below
+        `tuning.index_after_points` points (plain search is fast there); above
+        it the optimizer itself only acts on segments past its thresholds, so a
+        sync that wrote a few chunks costs microseconds.
+        """
+        with self._locked() as shard:
+            if shard.info().points_count < self.tuning.index_after_points:
+                return False
             return bool(shard.optimize())
 
     def flush(self) -> None:

@@ -118,6 +118,11 @@ class Ingestor:
         if report.removed:
             self.store.delete_documents(report.removed)
         self.store.flush()
+        # Backends that index lazily (EdgeStore) build their index here, so search
+        # stays fast after a big ingest; a no-op for small syncs and for servers.
+        optimize_if_needed = getattr(self.store, "optimize_if_needed", None)
+        if optimize_if_needed is not None:
+            optimize_if_needed()
         report.texts_embedded = self.embedder.texts_embedded - embedded_before
         report.seconds = time.perf_counter() - started
         return report
