@@ -85,7 +85,7 @@ def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
         args.update(address)
     elif tool == "list_recent_orders":
         args["limit"] = 5
-    elif tool not in {"create_ticket", "handoff_to_human"}:
+    elif tool not in {"get_order_status", "create_ticket", "handoff_to_human"}:
         return None
     return ActionRequest(tool=tool, args=args, conversation_id=conversation_id,
                          identity=identity_of(state), source="offline")

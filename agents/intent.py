@@ -149,6 +149,16 @@ def _resolve_choice(ctx: AgentContext, text: str, options: list[str]) -> str | N
     return None
 
 
+def _words_beyond_slots(text: str, slots: dict[str, Any]) -> int:
+    """How much a message says besides the slot values it carries."""
+    rest = text
+    for value in slots.values():
+        if isinstance(value, str):
+            rest = re.sub(re.escape(value), " ", rest, flags=re.IGNORECASE)
+    rest = re.sub(r"\S+@\S+|\b[A-Z]{2}-?\d+\b", " ", rest, flags=re.IGNORECASE)
+    return len(re.findall(r"[^\W\d_]{3,}", rest))
+
+
 def _required(ctx: AgentContext, label: str) -> list[str]:
     spec = next((s for s in ctx.bot.intents if s.name == label), None)
     return list(spec.required_slots) if spec else []
@@ -173,7 +183,7 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         fills = any(slot in found for slot in pending["missing"])
         fresh = classify(ctx, text)
         switched = fresh["label"] != pending["intent"] and fresh["confidence"] >= 0.7 \
-            and fresh["route"] != OUT_OF_SCOPE
+            and fresh["route"] != OUT_OF_SCOPE and _words_beyond_slots(text, found) > 3
         if fills and not switched:
             result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
                       "alternatives": [], "source": "pending"}

@@ -57,9 +57,9 @@ TEXTS: dict[str, dict[str, str]] = {
             "What can I help you with?"
         ),
         "out_of_scope": (
-            "I'm sorry, I can't help with that here: I can answer questions about {company}'s "
-            "orders, deliveries, returns, refunds, payments and accounts. Would you like me to "
-            "connect you with a member of our team?"
+            "I'm sorry, I can't help with that here: I can answer questions about orders, "
+            "deliveries, returns, refunds, payments and accounts at {company}. Would you like "
+            "me to connect you with a member of our team?"
         ),
         "clarify": "Just to be sure I help with the right thing: do you want to {first}, "
                    "or {second}?",

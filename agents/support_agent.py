@@ -56,6 +56,8 @@ class SupportAgent:
 
     def awaiting_confirmation(self, conversation_id: str) -> bool:
         """True while the conversation waits for the customer's yes/no on an action."""
+        if self.graph.checkpointer is None:
+            return False
         snapshot = self.graph.get_state(self._config(conversation_id))
         return bool(snapshot and snapshot.next and "confirm" in snapshot.next)
 

@@ -312,6 +312,52 @@ def eval_retrieval(
     _write_json(json_out, result)
 
 
+@eval_app.command("intent")
+def eval_intent(
+    train: Annotated[Path, typer.Option(help="Training CSV with a header (text, label).")],
+    test: Annotated[Path, typer.Option(help="Test CSV with the same columns.")],
+    text_col: Annotated[str, typer.Option(help="Column holding the utterance.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column holding the intent.")] = "label",
+    oos_label: Annotated[str, typer.Option(help="Label of out-of-scope utterances.")] = "oos",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Train the intent classifier on TRAIN only and score it on TEST."""
+    from evals.datasets import DatasetError
+    from evals.intent import load_labelled_csv, run_intent_eval
+    from knowledge.embeddings import make_embedder
+
+    try:
+        train_rows = load_labelled_csv(train, text_col, label_col)
+        load_labelled_csv(test, text_col, label_col)
+    except DatasetError as exc:
+        fail(str(exc))
+    if len({label for _, label in train_rows}) < 2:
+        fail(f"{train}: column '{label_col}': needs examples of at least two labels")
+    settings = load_settings()
+    embedder = make_embedder(settings.embedding_model,
+                             batch_size=max(128, settings.embedding_batch_size))
+    with progress_bar() as progress:
+        result = run_intent_eval(train, test, embedder, text_col=text_col,
+                                 label_col=label_col, oos_label=oos_label,
+                                 cache_dir=settings.data_dir / "intent_cache",
+                                 progress=_tracked(progress))
+    chosen = result["chosen"]
+    table = Table(title=f"Intent: {result['n_intents']} intents, {result['n_train']} train, "
+                        f"{result['n_test']} test utterances")
+    cols = [c for c in ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall",
+                        "oos_precision", "median_latency_ms", "train_seconds") if c in result]
+    for col in cols:
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{result[c]:.3f}" for c in cols))
+    console.print(table)
+    console.print(f"[dim]head {chosen['head']} (tfidf weight {chosen['tfidf_weight']:g}, "
+                  f"C {chosen['C']:g}, {chosen['folds']}-fold CV), OOS threshold "
+                  f"{chosen['oos_threshold']:.3f}"
+                  f"{' (cached model)' if chosen.get('from_cache') else ''}[/]",
+                  highlight=False)
+    _write_json(json_out, result)
+
+
 def main() -> None:
     app()
 

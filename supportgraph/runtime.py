@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from supportgraph.settings import BotConfig, Settings
 
 if TYPE_CHECKING:
     from agents.intent_model import IntentClassifier
+    from tools.service import ActionService
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_HELPCENTER = DEMO_DIR / "helpcenter"
@@ -86,11 +89,37 @@ class KnowledgeServices:
         self.store.close()
 
 
+def make_action_service(settings: Settings, bot: BotConfig, engine: Engine,
+                        clock: Callable[[], datetime] | None = None) -> ActionService:
+    """Actions against the demo shop tables, or a REST commerce API when configured."""
+    from tools.backend import CommerceBackend
+    from tools.policy import PolicyConfig
+    from tools.service import ActionService
+
+    backend: CommerceBackend
+    if settings.commerce_url:
+        from tools.http_backend import HttpCommerceBackend
+
+        auth = ((settings.commerce_auth_header, settings.commerce_auth_value)
+                if settings.commerce_auth_value else None)
+        backend = HttpCommerceBackend(settings.commerce_url, auth_header=auth,
+                                      timeout_s=settings.commerce_timeout_s)
+    else:
+        from tools.demo_backend import DemoShopBackend
+
+        backend = DemoShopBackend(engine, clock=clock) if clock else DemoShopBackend(engine)
+    policy = PolicyConfig.model_validate(bot.policy) if bot.policy else PolicyConfig()
+    if clock is not None:
+        return ActionService(backend, policy, engine, clock)
+    return ActionService(backend, policy, engine)
+
+
 class SupportRuntime:
     """A running supportgraph: database, knowledge base, checkpointer and the agent."""
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 chat_model: Any | None = None) -> None:
+                 chat_model: Any | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.bot = settings.load_bot_config()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +129,10 @@ class SupportRuntime:
         self._checkpoint_conn = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
         self.checkpointer = SqliteSaver(self._checkpoint_conn)
         self.checkpointer.setup()
+        self.actions = make_action_service(settings, self.bot, self.engine, clock)
         self.context = AgentContext(
+            actions=self.actions,
+            order_items=self._order_items,
             classifier=self._train_classifier(),
             slot_config=SlotConfig(order_number_pattern=self.bot.order_number_pattern),
             retriever=self.knowledge.retriever, bot=self.bot, tenant=settings.tenant,
@@ -110,6 +142,13 @@ class SupportRuntime:
             max_message_chars=settings.max_message_chars,
         )
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
+
+    def _order_items(self, customer_id: str | None) -> list[str]:
+        """Item names of the customer's recent orders, for fuzzy item matching."""
+        if customer_id is None:
+            return []
+        orders = self.actions.backend.list_orders(customer_id, 10)
+        return sorted({item.name for order in orders for item in order.items})
 
     def _train_classifier(self) -> IntentClassifier | None:
         """The intent classifier for the bot's intents (cached on disk by their hash)."""

@@ -53,6 +53,9 @@ class BotConfig(BaseModel):
     intents: list[IntentSpec] = Field(default_factory=list)
     out_of_scope_examples: list[str] = Field(default_factory=list)
     order_number_pattern: str = r"\b[Cc][Ll][- ]?\d{6}\b"
+    policy: dict[str, Any] = Field(default_factory=dict, description="Overrides of the action "
+                                   "policy (tools/policy.py PolicyConfig), e.g. "
+                                   "approval_threshold: 300")
 
     def training_examples(self, oos_label: str = "oos") -> tuple[list[str], list[str]]:
         """(texts, labels) for the intent classifier; out-of-scope examples get `oos_label`."""
@@ -118,6 +121,12 @@ class Settings(BaseSettings):
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = Field(
         default_factory=lambda: {"fr": 0.2, "de": 0.2, "es": 0.2, "it": 0.2, "nl": 0.2})
+
+    # Commerce backend: the demo shop tables by default, a REST API when a URL is set.
+    commerce_url: str | None = None
+    commerce_auth_header: str = "Authorization"
+    commerce_auth_value: str | None = None
+    commerce_timeout_s: float = 10.0
 
     # Chat model: any `init_chat_model` string such as "openai:gpt-4o-mini".
     llm_model: str | None = None

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from langgraph.checkpoint.memory import MemorySaver
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
+from agents.graph import build_graph
+from agents.support_agent import SupportAgent
 from knowledge.embeddings import Embedder, make_embedder
+from supportgraph.db import init_db, make_engine
 from supportgraph.runtime import (
+    DEMO_BOT_CONFIG,
     DEMO_HELP_URL,
     DEMO_HELPCENTER,
     KnowledgeServices,
     SupportRuntime,
+    make_action_service,
 )
 from supportgraph.settings import BotConfig, Settings
+from tools.service import ActionService
+from tools.shop.seed import seed_demo_shop
 
 DATA = Path(__file__).parent / "data"
 
@@ -43,7 +54,8 @@ def kb(settings: Settings, embedder: Embedder) -> Iterator[KnowledgeServices]:
 
 @pytest.fixture(scope="session")
 def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("demo") / "data")
+    return Settings(data_dir=tmp_path_factory.mktemp("demo") / "data",
+                    bot_config=DEMO_BOT_CONFIG)
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +63,30 @@ def demo_runtime(demo_settings: Settings, embedder: Embedder) -> Iterator[Suppor
     """The demo help centre ingested once for the whole session."""
     runtime = SupportRuntime(demo_settings, embedder=embedder)
     runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], base_url=DEMO_HELP_URL)
+    with Session(runtime.engine) as session:
+        seed_demo_shop(session)
+        session.commit()
     yield runtime
     runtime.close()
+
+
+@dataclass
+class ShopAgent:
+    """The demo graph over a fresh, seeded shop database (its own per test)."""
+
+    agent: SupportAgent
+    engine: Engine
+    actions: ActionService
+
+
+@pytest.fixture
+def shop_agent(tmp_path: Path, demo_runtime: SupportRuntime) -> Iterator[ShopAgent]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    init_db(engine)
+    with Session(engine) as session:
+        seed_demo_shop(session)
+        session.commit()
+    actions = make_action_service(demo_runtime.settings, demo_runtime.bot, engine)
+    context = replace(demo_runtime.context, actions=actions, chat_model=None)
+    yield ShopAgent(SupportAgent(build_graph(MemorySaver()), context), engine, actions)
+    engine.dispose()

@@ -1,0 +1,413 @@
+"""The intent agent's classifier: logistic regression on sentence embeddings (+ TF-IDF).
+
+How it is trained (method version `METHOD_VERSION`):
+
+* Features: the normalised sentence embedding of the utterance, optionally joined
+  with TF-IDF features (word 1-2-grams and char_wb 2-5-grams, each block L2
+  normalised, the pair scaled to norm `w`). `w = 0` is "embeddings alone".
+* Head: multinomial logistic regression. `w` and `C` are chosen by stratified
+  cross-validation on the training data only: 2 or 3 folds (fewer when an intent
+  has few examples, never fewer than 2), at most `CV_MAX_EXAMPLES` utterances (a
+  stratified sample above that, to keep training on 10k utterances fast). Two
+  stages: C over `C_GRID` on embeddings alone (dense and cheap, warm-started from
+  small to large C), then each TF-IDF weight at that C (warm-started from the
+  embeddings-alone solution). Selection is by out-of-fold accuracy, or the
+  balanced OOS objective below when there are OOS examples (ties: better
+  out-of-fold log-likelihood). On the demo bot (EN+FR, MiniLM is English-only)
+  CV picks TF-IDF weight 1; on English paraphrase sets it picks embeddings alone.
+* Out-of-scope: the chosen model's out-of-fold probabilities give the threshold.
+  - Without OOS examples: the threshold is the `OOS_QUANTILE` quantile of the top
+    probability of the correctly classified out-of-fold predictions: an utterance
+    whose best intent is less likely than what 95% of correct training-time
+    predictions reached is out of scope. Chosen on held-out splits of the synthetic
+    set in bench/intent.py (5 and 10 examples per intent) and the demo bot, versus
+    no threshold: 3% cost 1.2-2.3 points of in-scope accuracy and caught 54-79% of
+    unrelated requests; 5% cost 2.5-6 points and caught 75-83%; 10% cost 4.5-9.5
+    points and caught 85-96%. 5% is the chosen compromise.
+  - With OOS examples (label `oos_label`): OOS is an ordinary class, and the
+    threshold on the best in-scope probability is chosen on the out-of-fold
+    predictions to maximise (in-scope accuracy + OOS recall) / 2.
+* Caching: a trained model is stored under `cache_dir` keyed by a hash of the
+  (sorted) examples, the embedder, the OOS label, the seed and the method version,
+  and reloaded without embedding anything. Embeddings are cached per text, so
+  retraining after adding a few examples embeds only the new ones.
+
+The cached model is a pickle: only point `cache_dir` at a directory you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import re
+import time
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from knowledge.embeddings import Embedder
+
+METHOD_VERSION = "intent-lr-1"
+C_GRID: tuple[float, ...] = (4.0, 16.0, 64.0)
+TFIDF_WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0)
+MAX_FOLDS = 3
+CV_MAX_EXAMPLES = 2500
+OOS_QUANTILE = 0.05
+MAX_ITER = 300
+MAX_WORD_FEATURES = 8_000
+MAX_CHAR_FEATURES = 12_000
+
+
+@dataclass(frozen=True)
+class IntentPrediction:
+    label: str
+    """An intent name, or the OOS label."""
+    confidence: float
+    """Probability of `label`; for an OOS decision made by the threshold (not by an
+    OOS class winning), the probability mass left off the best intent (1 - p1)."""
+    alternatives: list[tuple[str, float]]
+    """The model's top-3 (label, probability), best first, whatever the OOS decision."""
+    margin: float
+    """p1 - p2 of `alternatives`: small means ambiguous between the first two."""
+    is_oos: bool
+
+
+@dataclass
+class _Features:
+    """Turns texts (+ their embeddings) into the model's feature matrix."""
+
+    weight: float
+    word: TfidfVectorizer | None = None
+    char: TfidfVectorizer | None = None
+
+    def fit(self, texts: Sequence[str]) -> _Features:
+        if self.weight > 0 and self.word is None:
+            self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+                                        max_features=MAX_WORD_FEATURES, dtype=np.float32)
+            self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
+                                        sublinear_tf=True, max_features=MAX_CHAR_FEATURES,
+                                        dtype=np.float32)
+            self.word.fit(texts)
+            self.char.fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str], vectors: np.ndarray) -> Any:
+        if self.weight <= 0 or self.word is None or self.char is None:
+            return vectors
+        scale = np.float32(self.weight / math.sqrt(2.0))
+        return sp.hstack([sp.csr_matrix(vectors), self.word.transform(texts) * scale,
+                          self.char.transform(texts) * scale], format="csr", dtype=np.float32)
+
+
+def _logreg(c: float, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=MAX_ITER, warm_start=True, random_state=seed)
+
+
+def _fit(model: LogisticRegression, x: Any, y: np.ndarray) -> LogisticRegression:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(x, y)
+
+
+def _n_folds(counts: Counter[str]) -> int:
+    return max(2, min(MAX_FOLDS, min(counts.values())))
+
+
+def _cv_sample(y: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a stratified sample of at most CV_MAX_EXAMPLES (all when fewer)."""
+    if len(y) <= CV_MAX_EXAMPLES:
+        return np.arange(len(y))
+    frac = CV_MAX_EXAMPLES / len(y)
+    keep: list[np.ndarray] = []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        take = min(len(idx), max(n_folds, round(len(idx) * frac)))
+        keep.append(rng.choice(idx, size=take, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _threshold_without_oos(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
+    top = proba.argmax(axis=1)
+    correct = proba[np.arange(len(y)), top][classes[top] == y]
+    if len(correct) == 0:
+        return 0.0
+    return float(np.quantile(correct, OOS_QUANTILE))
+
+
+def _balanced_threshold(proba: np.ndarray, y: np.ndarray, classes: np.ndarray,
+                        oos_label: str) -> tuple[float, float]:
+    """The threshold maximising (in-scope accuracy + OOS recall) / 2 out of fold."""
+    oos_index = int(np.flatnonzero(classes == oos_label)[0])
+    gold_oos = y == oos_label
+    top = proba.argmax(axis=1)
+    p1 = proba[np.arange(len(y)), top]
+    right = classes[top] == y
+    candidates = np.unique(np.concatenate([[0.0], p1[~gold_oos & right]]))
+    best = (-1.0, 0.0)
+    for t in candidates:
+        is_oos = (top == oos_index) | (p1 < t)
+        in_acc = float(np.mean(right[~gold_oos] & ~is_oos[~gold_oos])) if (~gold_oos).any() \
+            else 1.0
+        recall = float(np.mean(is_oos[gold_oos])) if gold_oos.any() else 1.0
+        score = (in_acc + recall) / 2
+        if score > best[0] + 1e-12:
+            best = (score, float(t))
+    return best[1], best[0]
+
+
+def _oof_accuracy(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
+    """Out-of-fold accuracy and mean log-likelihood of the gold label."""
+    index = {c: i for i, c in enumerate(classes)}
+    gold = np.array([index[v] for v in y])
+    acc = float(np.mean(proba.argmax(axis=1) == gold))
+    loglik = float(np.mean(np.log(np.clip(proba[np.arange(len(y)), gold], 1e-12, 1.0))))
+    return acc, loglik
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
+
+
+class _EmbeddingCache:
+    """Per-text embeddings of one embedder in `cache_dir/embeddings/<name>.npz`."""
+
+    def __init__(self, cache_dir: Path | None, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.path = (cache_dir / "embeddings" / f"{_safe_name(embedder.name)}-{embedder.dim}.npz"
+                     if cache_dir is not None else None)
+
+    def _load(self) -> dict[str, np.ndarray]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                return dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        known = self._load()
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_documents(missing), strict=True):
+                known[text] = vector
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp.npz")
+                np.savez(tmp, texts=np.array(list(known), dtype=str),
+                         vectors=np.stack(list(known.values())).astype(np.float32))
+                tmp.replace(self.path)
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def training_key(texts: Sequence[str], labels: Sequence[str], embedder: Embedder,
+                 oos_label: str, seed: int) -> str:
+    """Hash of everything the trained model depends on (examples order-independent)."""
+    digest = hashlib.sha256()
+    header = {"method": METHOD_VERSION, "embedder": embedder.name, "dim": embedder.dim,
+              "oos_label": oos_label, "seed": seed}
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for label, text in sorted(zip(labels, texts, strict=True)):
+        digest.update(b"\x1e" + label.encode() + b"\x1f" + text.encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(eq=False)
+class IntentClassifier:
+    labels: list[str]
+    oos_label: str
+    oos_threshold: float
+    chosen: dict[str, Any]
+    model: LogisticRegression
+    features: _Features
+    embedder: Embedder | None = field(default=None, repr=False)
+
+    @property
+    def has_oos_class(self) -> bool:
+        return self.oos_label in self.labels
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[str], embedder: Embedder, *,
+              oos_label: str = "oos", cache_dir: Path | None = None,
+              seed: int = 0) -> IntentClassifier:
+        """Train (or reload from `cache_dir`) a classifier on labelled utterances."""
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if not texts:
+            raise ValueError("no training examples")
+        key = training_key(texts, labels, embedder, oos_label, seed)
+        model_path = cache_dir / f"model-{key}.pkl" if cache_dir is not None else None
+        if model_path is not None and model_path.exists():
+            try:
+                with model_path.open("rb") as fh:
+                    loaded = pickle.load(fh)
+                if isinstance(loaded, cls):
+                    loaded.embedder = embedder
+                    loaded.chosen = {**loaded.chosen, "from_cache": True}
+                    return loaded
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                pass
+        trained = cls._train(texts, labels, embedder, oos_label, cache_dir, seed)
+        if model_path is not None:
+            model_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = model_path.with_name(model_path.name + f".{os.getpid()}.tmp")
+            embedder_ref, trained.embedder = trained.embedder, None
+            try:
+                with tmp.open("wb") as fh:
+                    pickle.dump(trained, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                tmp.replace(model_path)
+            finally:
+                trained.embedder = embedder_ref
+        return trained
+
+    @classmethod
+    def _train(cls, texts: Sequence[str], labels: Sequence[str], embedder: Embedder,
+               oos_label: str, cache_dir: Path | None, seed: int) -> IntentClassifier:
+        started = time.perf_counter()
+        pairs = sorted(zip(labels, texts, strict=True))  # canonical order: same data, same model
+        y = np.array([p[0] for p in pairs], dtype=object)
+        x_text = [p[1] for p in pairs]
+        counts = Counter(y.tolist())
+        if len(counts) < 2:
+            raise ValueError("need examples of at least two labels")
+        vectors = _EmbeddingCache(cache_dir, embedder).embed(x_text)
+        embed_seconds = time.perf_counter() - started
+
+        n_folds = _n_folds(counts)
+        rng = np.random.default_rng(seed)
+        sample = _cv_sample(y, n_folds, rng)
+        ys, ts, vs = y[sample], [x_text[i] for i in sample], vectors[sample]
+        classes = np.array(sorted(counts), dtype=object)
+        col = {c: i for i, c in enumerate(classes)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a class smaller than n_folds
+            splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+                          .split(np.zeros(len(ys)), ys))
+        fold_tfidf: dict[int, _Features] = {}
+        oof: dict[tuple[float, float], np.ndarray] = {}
+        dense_fits: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+
+        def cross_validate(weight: float, grid: Sequence[float]) -> None:
+            for c in grid:
+                oof[(weight, c)] = np.zeros((len(ys), len(classes)))
+            for fold, (train_idx, test_idx) in enumerate(splits):
+                tr_text = [ts[i] for i in train_idx]
+                te_text = [ts[i] for i in test_idx]
+                if weight > 0 and fold not in fold_tfidf:  # one vocabulary per fold
+                    fold_tfidf[fold] = _Features(1.0).fit(tr_text)
+                shared = fold_tfidf.get(fold)
+                feats = _Features(weight, shared.word if shared else None,
+                                  shared.char if shared else None)
+                x_tr = feats.transform(tr_text, vs[train_idx])
+                x_te = feats.transform(te_text, vs[test_idx])
+                model = _logreg(grid[0], seed)
+                if weight > 0 and (fold, grid[0]) in dense_fits:
+                    # Start from the embeddings-alone solution, TF-IDF weights at zero.
+                    coef, intercept = dense_fits[(fold, grid[0])]
+                    model.coef_ = np.hstack([coef, np.zeros((len(coef), x_tr.shape[1]
+                                                             - coef.shape[1]))])
+                    model.intercept_ = intercept.copy()
+                for c in grid:  # small to large C, each fit warm-started from the last
+                    model.C = c
+                    _fit(model, x_tr, ys[train_idx])
+                    if weight == 0:
+                        dense_fits[(fold, c)] = (model.coef_.copy(), model.intercept_.copy())
+                    cols = [col[k] for k in model.classes_]
+                    oof[(weight, c)][np.ix_(test_idx, cols)] = model.predict_proba(x_te)
+
+        scores: dict[str, dict[str, float]] = {}
+        best_key, best_score = (0.0, C_GRID[0]), (-math.inf, -math.inf)
+
+        def score(keys: Sequence[tuple[float, float]]) -> None:
+            nonlocal best_key, best_score
+            for w, c in keys:
+                proba = oof[(w, c)]
+                acc, loglik = _oof_accuracy(proba, ys, classes)
+                row = {"accuracy": round(acc, 4), "log_likelihood": round(loglik, 4)}
+                objective = acc
+                if oos_label in counts:
+                    t, balanced = _balanced_threshold(proba, ys, classes, oos_label)
+                    row |= {"balanced": round(balanced, 4), "threshold": round(t, 4)}
+                    objective = balanced
+                scores[f"tfidf_weight={w:g},C={c:g}"] = row
+                if (objective, loglik) > best_score:
+                    best_key, best_score = (w, c), (objective, loglik)
+
+        # Stage 1: C on embeddings alone (dense, cheap). Stage 2: TF-IDF weights at that C.
+        cross_validate(0.0, C_GRID)
+        score([(0.0, c) for c in C_GRID])
+        c_stage1 = best_key[1]
+        for w in TFIDF_WEIGHTS:
+            if w > 0:
+                cross_validate(w, [c_stage1])
+        score([(w, c_stage1) for w in TFIDF_WEIGHTS if w > 0])
+        weight, c_best = best_key
+        cv_seconds = time.perf_counter() - started - embed_seconds
+        best_proba = oof[best_key]
+        if oos_label in counts:
+            threshold, _ = _balanced_threshold(best_proba, ys, classes, oos_label)
+            rule = "balanced in-scope accuracy / OOS recall on out-of-fold predictions"
+        else:
+            threshold = _threshold_without_oos(best_proba, ys, classes)
+            rule = f"{OOS_QUANTILE:.0%} quantile of correct out-of-fold top probabilities"
+
+        features = _Features(weight).fit(x_text)
+        model = _fit(_logreg(c_best, seed), features.transform(x_text, vectors), y)
+        chosen = {
+            "method": METHOD_VERSION,
+            "head": "embedding" if weight == 0 else "embedding+tfidf",
+            "tfidf_weight": weight, "C": c_best, "folds": n_folds,
+            "cv_examples": len(ys), "cv_scores": scores,
+            "oos_threshold": round(threshold, 4), "oos_rule": rule,
+            "oos_class": oos_label in counts, "embed_seconds": round(embed_seconds, 3),
+            "cv_seconds": round(cv_seconds, 3),
+            "train_seconds": round(time.perf_counter() - started, 3), "from_cache": False,
+        }
+        return cls(labels=[str(c) for c in model.classes_], oos_label=oos_label,
+                   oos_threshold=float(threshold), chosen=chosen, model=model,
+                   features=features, embedder=embedder)
+
+    def _require_embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise RuntimeError("the classifier has no embedder attached")
+        return self.embedder
+
+    def predict(self, text: str) -> IntentPrediction:
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: Sequence[str]) -> list[IntentPrediction]:
+        if not texts:
+            return []
+        vectors = self._require_embedder().embed_queries(list(texts))
+        proba = self.model.predict_proba(self.features.transform(list(texts), vectors))
+        classes = self.model.classes_
+        out: list[IntentPrediction] = []
+        for row in proba:
+            order = np.argsort(-row, kind="stable")[:3]
+            alternatives = [(str(classes[i]), float(row[i])) for i in order]
+            p1 = alternatives[0][1]
+            p2 = alternatives[1][1] if len(alternatives) > 1 else 0.0
+            top = alternatives[0][0]
+            if top == self.oos_label:
+                out.append(IntentPrediction(top, p1, alternatives, p1 - p2, True))
+            elif p1 < self.oos_threshold:
+                out.append(IntentPrediction(self.oos_label, 1.0 - p1, alternatives, p1 - p2,
+                                            True))
+            else:
+                out.append(IntentPrediction(top, p1, alternatives, p1 - p2, False))
+        return out

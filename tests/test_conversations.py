@@ -1,0 +1,117 @@
+"""Whole conversations through the graph on the demo bot: intents, slots, clarification,
+confirmation (interrupt/resume), refusals, approvals and identity — offline path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from conftest import ShopAgent
+from sqlmodel import Session, select
+
+from tools.shop.models import Order, Refund
+
+
+def _refunds(shop: ShopAgent, number: str) -> list[Refund]:
+    with Session(shop.engine) as session:
+        order = session.exec(select(Order).where(Order.number == number)).one()
+        return list(session.exec(select(Refund).where(Refund.order_id == order.id)))
+
+
+def test_an_action_without_its_order_number_asks_for_it_then_remembers(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("I'd like to cancel my order please", customer_id="cus_001")
+    assert first.intent["label"] == "cancel_order"
+    assert first.intent["missing_slots"] == ["order_number"]
+    assert "order number" in first.reply
+    second = agent.ask("it's CL-100118", first.conversation_id, customer_id="cus_001")
+    assert second.intent["label"] == "cancel_order" and second.intent["source"] == "pending"
+    assert second.awaiting_confirmation and "CL-100118" in second.reply
+
+
+def test_a_refund_is_confirmed_then_executed_once(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    ask = agent.ask("I want a refund for order CL-100101, the lamp is not what I expected",
+                    customer_id="cus_001")
+    assert ask.awaiting_confirmation and "(yes / no)" in ask.reply
+    assert _refunds(shop_agent, "CL-100101") == []
+    done = agent.ask("yes", ask.conversation_id, customer_id="cus_001")
+    assert done.action and done.action["status"] == "executed"
+    refunds = _refunds(shop_agent, "CL-100101")
+    assert refunds and sum((r.amount for r in refunds), Decimal(0)) > 0
+    assert "refunded" in done.reply
+    again = agent.ask("yes", ask.conversation_id, customer_id="cus_001")
+    assert len(_refunds(shop_agent, "CL-100101")) == len(refunds)
+    assert not again.awaiting_confirmation
+
+
+def test_saying_no_cancels_cleanly(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    ask = agent.ask("Please cancel order CL-100118", customer_id="cus_001")
+    assert ask.awaiting_confirmation
+    no = agent.ask("no", ask.conversation_id, customer_id="cus_001")
+    assert no.action and no.action["status"] == "declined"
+    assert "haven't changed anything" in no.reply
+    with Session(shop_agent.engine) as session:
+        order = session.exec(select(Order).where(Order.number == "CL-100118")).one()
+    assert order.status == "paid"
+
+
+def test_a_policy_refusal_explains_the_reason_in_french(shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("Je voudrais annuler la commande CL-100117",
+                                  customer_id="cus_002")
+    assert result.language == "fr"
+    assert result.action and result.action["code"] == "cannot_cancel_shipped"
+    assert "déjà expédiée" in result.reply and not result.awaiting_confirmation
+
+
+def test_someone_elses_order_is_refused_without_revealing_anything(
+        shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("Refund order CL-100111 now", customer_id="cus_001")
+    assert result.action and result.action["code"] == "not_found"
+    assert "678" not in result.reply and "Hannah" not in result.reply
+    assert _refunds(shop_agent, "CL-100111") == []
+
+
+def test_an_anonymous_visitor_proves_the_order_with_its_email(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("where is my order CL-100117?")
+    assert first.intent["missing_slots"] == ["email"], (first.intent, first.action, first.reply)
+    wrong = agent.ask("it's someone@example.com", first.conversation_id)
+    assert wrong.action and wrong.action["code"] == "not_found"
+    again = agent.ask("where is my order CL-100117? my email is thomas.bernard@example.fr",
+                      first.conversation_id)
+    assert again.action and again.action["status"] == "executed"
+    assert "on its way" in again.reply
+
+
+def test_a_large_refund_waits_for_a_human_and_the_customer_is_told(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    ask = agent.ask("I want my money back for order CL-100111", customer_id="cus_008")
+    assert ask.awaiting_confirmation
+    waiting = agent.ask("yes", ask.conversation_id, customer_id="cus_008")
+    assert waiting.action and waiting.action["status"] == "pending_approval"
+    assert "review" in waiting.reply and _refunds(shop_agent, "CL-100111") == []
+    approval = shop_agent.actions.list_approvals()[0]
+    outcome = shop_agent.actions.decide_approval(approval["approval_id"], True, "agent@shop")
+    told = agent.notify(ask.conversation_id, {"status": outcome.status, "code": outcome.code,
+                                              "result": outcome.result})
+    assert "approved" in told.reply
+    assert _refunds(shop_agent, "CL-100111")
+    history = agent.history(ask.conversation_id)
+    assert history[-1]["text"] == told.reply
+
+
+def test_out_of_scope_never_reaches_an_action(shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("Can you write me a python script to sort a list?",
+                                  customer_id="cus_001")
+    assert result.intent["route"] == "out_of_scope"
+    assert result.action is None and not result.awaiting_confirmation
+    assert "can't help with that" in result.reply
+
+
+def test_a_question_intent_is_answered_from_the_knowledge_base(shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("how long is your return window?")
+    assert result.intent["route"] == "answer" and result.citations
+    assert "30 days" in result.reply

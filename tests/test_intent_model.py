@@ -1,0 +1,244 @@
+"""The intent classifier: training, held-out paraphrases, OOS, caching, the eval CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.intent_model import IntentClassifier
+from evals.datasets import DatasetError
+from evals.intent import load_labelled_csv
+from knowledge.embeddings import Embedder
+from supportgraph.cli import app
+
+TRAIN: dict[str, list[str]] = {
+    "track_order": [
+        "where is my order", "can you tell me where my package is", "track my parcel please",
+        "my order hasn't arrived yet", "what's the status of my delivery", "has my order shipped",
+        "when will my package get here", "is my order on its way",
+        "give me the tracking number for my order", "I ordered a week ago and nothing came",
+        "did you send my order yet", "order status please",
+    ],
+    "request_refund": [
+        "I want my money back", "can I get a refund", "please refund me",
+        "how do I request a refund", "I'd like a refund for the broken blender",
+        "refund my purchase", "give me my money back for this item",
+        "start a refund for my order", "I returned the item, now refund me",
+        "can you reimburse me", "the product was defective, I want a refund",
+        "process a refund please",
+    ],
+    "reset_password": [
+        "I forgot my password", "reset my password", "how do I change my password",
+        "I can't remember my password", "password reset link not working",
+        "send me a new password", "I need to set a new password", "locked out, forgot password",
+        "my password doesn't work anymore", "how can I recover my password",
+        "the reset email never came", "update my login password",
+    ],
+    "change_address": [
+        "change my delivery address", "I moved, update my shipping address",
+        "can I ship to a different address", "wrong address on my order",
+        "update the address for my package", "I need to edit my address",
+        "send my order to my office instead", "how do I change where my order goes",
+        "my address is incorrect", "modify shipping address",
+        "I typed the wrong street number", "change the postcode on my order",
+    ],
+    "payment_declined": [
+        "my card was declined", "payment failed", "why won't my card go through",
+        "I can't pay, it says transaction declined", "checkout keeps rejecting my card",
+        "my payment isn't working", "the card payment was refused",
+        "it won't accept my credit card", "payment error at checkout",
+        "my transaction keeps failing", "why was my payment rejected", "card denied",
+    ],
+    "talk_to_human": [
+        "I want to talk to a human", "let me speak to an agent", "connect me to a real person",
+        "is there a person I can talk to", "transfer me to customer service",
+        "I need a representative", "stop the bot, get me a human", "can I call someone",
+        "speak to a manager", "live agent please", "I'd rather talk to a person",
+        "get me a real human",
+    ],
+}
+HELD_OUT = [
+    ("any idea when my parcel will be delivered?", "track_order"),
+    ("I'd like to be reimbursed for my purchase", "request_refund"),
+    ("how can I get a new password, I lost mine", "reset_password"),
+    ("please deliver my order to a different street", "change_address"),
+    ("the bank refused my card when I tried to pay", "payment_declined"),
+    ("can I chat with an actual human being", "talk_to_human"),
+]
+OOS_TRAIN = [
+    "what's the weather like tomorrow", "tell me a joke", "who won the football game",
+    "how do I bake bread", "what is the capital of australia", "recommend a good movie",
+    "set an alarm for 7am", "translate hello into japanese", "play some music",
+    "write me a poem about the sea", "how do I train my dog", "explain quantum physics",
+]
+UNRELATED = ["how tall is mount everest", "what's a good recipe for lasagna",
+             "who painted the mona lisa", "how many moons does jupiter have"]
+
+
+def _rows(with_oos: bool = False) -> tuple[list[str], list[str]]:
+    texts = [t for utterances in TRAIN.values() for t in utterances]
+    labels = [label for label, utterances in TRAIN.items() for _ in utterances]
+    if with_oos:
+        texts += OOS_TRAIN
+        labels += ["oos"] * len(OOS_TRAIN)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def plain(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> IntentClassifier:
+    texts, labels = _rows()
+    return IntentClassifier.train(texts, labels, embedder,
+                                  cache_dir=tmp_path_factory.mktemp("intent_cache"))
+
+
+@pytest.fixture(scope="module")
+def with_oos(embedder: Embedder) -> IntentClassifier:
+    texts, labels = _rows(with_oos=True)
+    return IntentClassifier.train(texts, labels, embedder)
+
+
+def test_held_out_paraphrases_are_classified(plain: IntentClassifier) -> None:
+    predictions = plain.predict_many([t for t, _ in HELD_OUT])
+    right = sum(p.label == gold for p, (_, gold) in zip(predictions, HELD_OUT, strict=True))
+    assert right >= 5, [(p.label, p.confidence) for p in predictions]
+    assert not any(p.is_oos for p in predictions[:2])
+    assert plain.labels == sorted(TRAIN)
+
+
+def test_cross_validation_reports_its_choices(plain: IntentClassifier) -> None:
+    chosen = plain.chosen
+    assert chosen["head"] in {"embedding", "embedding+tfidf"}
+    assert chosen["folds"] == 3 and chosen["cv_examples"] == 72
+    assert len(chosen["cv_scores"]) >= 4
+    key = f"tfidf_weight={chosen['tfidf_weight']:g},C={chosen['C']:g}"
+    best = chosen["cv_scores"][key]["accuracy"]
+    assert best == max(row["accuracy"] for row in chosen["cv_scores"].values())
+    assert 0 < plain.oos_threshold < 1 and chosen["oos_class"] is False
+
+
+def test_alternatives_and_margin_are_consistent(plain: IntentClassifier) -> None:
+    for p in plain.predict_many(["where is my order", "refund my card payment", "hello"]):
+        assert len(p.alternatives) == 3
+        probs = [prob for _, prob in p.alternatives]
+        assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+        assert p.margin == pytest.approx(probs[0] - probs[1])
+        assert len({label for label, _ in p.alternatives}) == 3
+        if not p.is_oos:
+            assert (p.label, p.confidence) == p.alternatives[0]
+        else:
+            assert p.label == "oos"
+    single = plain.predict("where is my order")
+    assert single == plain.predict_many(["where is my order"])[0]
+
+
+def test_without_oos_examples_unrelated_requests_are_out_of_scope(
+        plain: IntentClassifier) -> None:
+    unrelated = plain.predict_many(UNRELATED)
+    assert sum(p.is_oos for p in unrelated) >= 3, [p.alternatives[0] for p in unrelated]
+    in_scope = plain.predict_many(["where is my order", "I forgot my password",
+                                   "my card was declined", "I want a refund"])
+    assert not any(p.is_oos for p in in_scope)
+
+
+def test_with_oos_examples_oos_is_a_class_with_a_tuned_threshold(
+        with_oos: IntentClassifier) -> None:
+    assert "oos" in with_oos.labels and with_oos.chosen["oos_class"] is True
+    assert "balanced" in next(iter(with_oos.chosen["cv_scores"].values()))
+    unrelated = with_oos.predict_many(UNRELATED)
+    assert sum(p.is_oos and p.label == "oos" for p in unrelated) >= 3
+    in_scope = with_oos.predict_many(["where is my order", "I forgot my password"])
+    assert [p.label for p in in_scope] == ["track_order", "reset_password"]
+
+
+def test_training_is_cached_by_examples_and_embeddings_by_text(
+        embedder: Embedder, tmp_path: Path) -> None:
+    texts, labels = _rows()
+    texts, labels = texts[::2], labels[::2]  # a set no other test trained on
+    first = IntentClassifier.train(texts, labels, embedder, cache_dir=tmp_path)
+    before = embedder.texts_embedded
+    second = IntentClassifier.train(list(reversed(texts)), list(reversed(labels)), embedder,
+                                    cache_dir=tmp_path)
+    assert embedder.texts_embedded == before  # reloaded from disk, nothing embedded
+    assert second.chosen["from_cache"] and not first.chosen["from_cache"]
+    probes = [t for t, _ in HELD_OUT]
+    assert second.predict_many(probes) == first.predict_many(probes)
+    before = embedder.texts_embedded
+    IntentClassifier.train([*texts, "where the heck is my parcel"], [*labels, "track_order"],
+                           embedder, cache_dir=tmp_path)
+    assert embedder.texts_embedded == before + 1  # only the new example
+
+
+def test_training_needs_two_labels(embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="two labels"):
+        IntentClassifier.train(["hi", "hello"], ["greet", "greet"], embedder)
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    lines = ["text,label"] + [f'"{t}",{label}' for t, label in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_load_labelled_csv_names_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nwhere is my order,track_order\n,track_order\n")
+    with pytest.raises(DatasetError) as err:
+        load_labelled_csv(bad)
+    assert (err.value.line, err.value.field) == (3, "text") and "bad.csv:3" in str(err.value)
+    bad.write_text("utterance,label\nhi,greet\n")
+    with pytest.raises(DatasetError, match="'text'"):
+        load_labelled_csv(bad)
+    bad.write_bytes(b"text,label\nok,a\ncaf\xe9,b\n")
+    with pytest.raises(DatasetError, match="UTF-8") as err:
+        load_labelled_csv(bad)
+    assert err.value.line == 3
+    with pytest.raises(DatasetError, match="no such file"):
+        load_labelled_csv(tmp_path / "missing.csv")
+    assert load_labelled_csv(_write_csv(tmp_path / "ok.csv", [("a, b", "x")])) == [("a, b", "x")]
+
+
+runner = CliRunner()
+
+
+def test_cli_eval_intent_writes_the_contract_json(
+        embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge.embeddings
+
+    monkeypatch.setenv("SUPPORTGRAPH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(knowledge.embeddings, "make_embedder", lambda *a, **k: embedder)
+    texts, labels = _rows(with_oos=True)
+    train = _write_csv(tmp_path / "train.csv", list(zip(texts, labels, strict=True)))
+    test = _write_csv(tmp_path / "test.csv", HELD_OUT + [(t, "oos") for t in UNRELATED])
+    out = tmp_path / "out.json"
+    result = runner.invoke(app, ["eval", "intent", "--train", str(train), "--test", str(test),
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert set(payload) == {"accuracy", "macro_f1", "in_scope_accuracy", "oos_recall",
+                            "oos_precision", "median_latency_ms", "train_seconds", "n_train",
+                            "n_test", "n_intents", "chosen"}
+    assert (payload["n_train"], payload["n_test"], payload["n_intents"]) == (84, 10, 6)
+    assert payload["accuracy"] >= 0.7 and payload["oos_recall"] >= 0.5
+    assert (tmp_path / "data" / "intent_cache").is_dir()
+
+
+def test_cli_eval_intent_rejects_a_bad_line_without_writing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORTGRAPH_DATA_DIR", str(tmp_path / "data"))
+    train = _write_csv(tmp_path / "train.csv", [("hi", "greet"), ("bye", "leave")])
+    test = tmp_path / "test.csv"
+    test.write_text("text,label\nhello,greet\nsee you,\n", encoding="utf-8")
+    out = tmp_path / "out.json"
+    result = runner.invoke(app, ["eval", "intent", "--train", str(train), "--test", str(test),
+                                 "--json", str(out)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert "test.csv:3" in lines[0] and "'label'" in lines[0]
+    assert not out.exists()
+    missing_col = runner.invoke(app, ["eval", "intent", "--train", str(train), "--test",
+                                      str(test), "--label-col", "intent"])
+    assert missing_col.exit_code == 2 and "train.csv:1" in missing_col.output
