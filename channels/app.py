@@ -6,6 +6,8 @@ a worker thread so the event loop keeps serving while a turn computes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,11 +28,46 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class RuntimeLike(Protocol):
     agent: SupportAgent
     settings: Any
+    actions: Any
+    engine: Any
 
 
 class MessageIn(BaseModel):
     text: str = Field(min_length=1, description="The customer's message.")
-    customer_id: str | None = Field(default=None, max_length=128)
+    customer_id: str | None = Field(default=None, max_length=128, description="The shop's id "
+                                    "of a signed-in customer; needs `user_hash` or an API key.")
+    user_hash: str | None = Field(default=None, max_length=128, description="hex HMAC-SHA256 "
+                                  "of customer_id with the identity secret, computed by the "
+                                  "site's backend.")
+
+
+class DecisionIn(BaseModel):
+    reviewer: str = Field(min_length=1, max_length=128)
+    note: str = Field(default="", max_length=1000)
+
+
+class ApprovalOut(BaseModel):
+    approval_id: str
+    status: str
+    tool: str
+    conversation_id: str
+    customer_id: str | None
+    order_number: str | None
+    amount: str | None
+    currency: str | None
+    reason: str | None = None
+    requested_at: str | None = None
+    decided_at: str | None = None
+    reviewer: str | None = None
+    note: str | None = None
+
+
+class DecisionOut(BaseModel):
+    approval_id: str
+    status: str
+    code: str
+    message: str
+    customer_notified: bool
 
 
 class ConversationOut(BaseModel):
@@ -56,6 +93,8 @@ class ReplyOut(BaseModel):
     answered: bool
     handoff_offered: bool
     responder: str
+    action: dict[str, Any] | None = None
+    awaiting_confirmation: bool = False
     latency_ms: float
 
 
@@ -89,6 +128,17 @@ def check_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
+def sign_user(secret: str, customer_id: str) -> str:
+    """The `user_hash` a site's backend sends with a signed-in customer's id."""
+    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _bearer_ok(request: Request, key: str | None) -> bool:
+    header = request.headers.get("authorization", "")
+    given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    return bool(key) and bool(given) and hmac.compare_digest(given, key or "")
+
+
 def _reply(result: TurnResult) -> ReplyOut:
     return ReplyOut.model_validate(result.to_dict())
 
@@ -119,12 +169,15 @@ def render_article(help_dir: Path, path: str) -> str | None:
             f"<body><article>{body}</article></body></html>")
 
 
-def create_app(runtime: RuntimeLike, help_dir: Path | None = None) -> FastAPI:
-    """The API; with `help_dir`, also the help-centre articles at /help/<id> (the demo)."""
+def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
+               demo: bool = False) -> FastAPI:
+    """The API; with `help_dir`, also the help-centre articles at /help/<id>; with `demo`,
+    the demo shop's customer list and a stand-in for a site backend signing user ids."""
     app = FastAPI(title="supportgraph", version="0.1.0",
                   description="Customer support agent API: conversations, replies with "
                               "citations, history.")
     max_chars = int(getattr(runtime.settings, "max_message_chars", 4000))
+    admin_key: str | None = getattr(runtime.settings, "admin_api_key", None)
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
@@ -156,6 +209,28 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None) -> FastAPI:
                 raise ProblemError(404, "article_not_found", "Article not found", path)
             return HTMLResponse(html)
 
+    if demo:
+        @app.get("/demo/customers", include_in_schema=False)
+        async def demo_customers() -> list[dict[str, str]]:
+            from sqlmodel import Session, select
+
+            from tools.shop.models import Customer
+
+            def load() -> list[dict[str, str]]:
+                with Session(runtime.engine) as session:
+                    rows = session.exec(select(Customer).order_by(Customer.external_id))
+                    return [{"customer_id": c.external_id, "name": c.name} for c in rows]
+
+            return await run_in_threadpool(load)
+
+        @app.get("/demo/identity/{customer_id}", include_in_schema=False)
+        async def demo_identity(customer_id: str) -> dict[str, str]:
+            """What a shop's own backend does for its signed-in user: sign the id."""
+            secret = getattr(runtime.settings, "identity_secret", None)
+            if not secret:
+                raise ProblemError(503, "identity_disabled", "Identity verification disabled")
+            return {"customer_id": customer_id, "user_hash": sign_user(secret, customer_id)}
+
     @app.get("/healthz", tags=["meta"])
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -167,8 +242,16 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None) -> FastAPI:
 
     @app.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut,
               tags=["conversations"])
-    async def post_message(conversation_id: str, message: MessageIn) -> ReplyOut:
+    async def post_message(conversation_id: str, message: MessageIn,
+                           request: Request) -> ReplyOut:
         check_conversation_id(conversation_id)
+        if message.customer_id is not None:
+            secret: str | None = getattr(runtime.settings, "identity_secret", None)
+            signed = secret is not None and message.user_hash is not None and \
+                hmac.compare_digest(sign_user(secret, message.customer_id), message.user_hash)
+            if not signed and not _bearer_ok(request, admin_key):
+                raise ProblemError(401, "identity_not_verified", "Identity not verified",
+                                   "customer_id needs a valid user_hash or an API key")
         if len(message.text) > max_chars:
             raise ProblemError(413, "message_too_long", "Message too long",
                                f"{len(message.text)} characters; the limit is {max_chars}")
@@ -187,4 +270,58 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None) -> FastAPI:
         return HistoryOut(conversation_id=conversation_id,
                           messages=[HistoryMessage.model_validate(m) for m in messages])
 
+    def require_admin(request: Request) -> None:
+        if not admin_key:
+            raise ProblemError(503, "approvals_disabled", "Approvals API disabled",
+                               "set SUPPORTGRAPH_ADMIN_API_KEY to enable it")
+        if not _bearer_ok(request, admin_key):
+            raise ProblemError(401, "unauthorized", "API key required",
+                               "send Authorization: Bearer <admin API key>")
+
+    @app.get("/v1/approvals", response_model=list[ApprovalOut], tags=["approvals"])
+    async def list_approvals(request: Request, status: str = "pending") -> list[ApprovalOut]:
+        """Actions waiting for (or decided by) a human, newest first."""
+        require_admin(request)
+        if status not in {"pending", "approved", "rejected", "failed", "all"}:
+            raise ProblemError(422, "invalid_request", "Unknown status", status)
+        rows = await run_in_threadpool(runtime.actions.list_approvals,
+                                       None if status == "all" else status)
+        return [ApprovalOut.model_validate(_strings(r)) for r in rows]
+
+    async def _decide(approval_id: str, decision: DecisionIn, approve: bool) -> DecisionOut:
+        known = {r["approval_id"]: r for r in await run_in_threadpool(
+            runtime.actions.list_approvals, None)}
+        if approval_id not in known:
+            raise ProblemError(404, "approval_not_found", "Approval not found", approval_id)
+        outcome = await run_in_threadpool(runtime.actions.decide_approval, approval_id, approve,
+                                          decision.reviewer, decision.note)
+        row = known[approval_id]
+        notified = False
+        if not outcome.replayed:
+            event = {"status": outcome.status, "code": outcome.code, "result": outcome.result,
+                     "order_number": row.get("order_number"), "note": decision.note}
+            await run_in_threadpool(runtime.agent.notify, row["conversation_id"], event)
+            notified = True
+        return DecisionOut(approval_id=approval_id, status=outcome.status, code=outcome.code,
+                           message=outcome.message, customer_notified=notified)
+
+    @app.post("/v1/approvals/{approval_id}/approve", response_model=DecisionOut,
+              tags=["approvals"])
+    async def approve(approval_id: str, decision: DecisionIn, request: Request) -> DecisionOut:
+        """Execute the pending action (exactly once) and tell the customer."""
+        require_admin(request)
+        return await _decide(approval_id, decision, True)
+
+    @app.post("/v1/approvals/{approval_id}/reject", response_model=DecisionOut,
+              tags=["approvals"])
+    async def reject(approval_id: str, decision: DecisionIn, request: Request) -> DecisionOut:
+        """Refuse the pending action and tell the customer."""
+        require_admin(request)
+        return await _decide(approval_id, decision, False)
+
     return app
+
+
+def _strings(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if v is None else v if isinstance(v, str) else str(v))
+            for k, v in row.items() if k in ApprovalOut.model_fields}

@@ -204,13 +204,14 @@ def ensure_demo(runtime: Any) -> None:
         session.commit()
 
 
-def _serve(runtime: Any, host: str, port: int, help_dir: Path | None = None) -> None:
+def _serve(runtime: Any, host: str, port: int, help_dir: Path | None = None,
+           demo: bool = False) -> None:
     import uvicorn
 
     from channels.app import create_app
 
     console.print(f"supportgraph is listening on [bold]http://{host}:{port}/[/]")
-    uvicorn.run(create_app(runtime, help_dir=help_dir), host=host, port=port,
+    uvicorn.run(create_app(runtime, help_dir=help_dir, demo=demo), host=host, port=port,
                 log_level="warning")
 
 
@@ -238,18 +239,25 @@ def demo(
                                                "then exit without serving.")] = False,
 ) -> None:
     """Serve the bundled demo shop (help centre in English and French) with no configuration."""
+    import secrets
+
     from supportgraph.runtime import DEMO_BOT_CONFIG
 
     settings = load_settings(data_dir, host=host, port=port)
     if settings.bot_config is None:
         settings = settings.with_overrides(bot_config=DEMO_BOT_CONFIG)
+    if not settings.identity_secret:
+        settings = settings.with_overrides(identity_secret=secrets.token_hex(16))
+    if not settings.admin_api_key:
+        settings = settings.with_overrides(admin_api_key=secrets.token_urlsafe(18))
+        console.print(f"approvals API key for this demo run: [bold]{settings.admin_api_key}[/]")
     runtime = _open_runtime(settings)
     try:
         ensure_demo(runtime)
         if not prepare_only:
             from supportgraph.runtime import DEMO_HELPCENTER
 
-            _serve(runtime, settings.host, settings.port, help_dir=DEMO_HELPCENTER)
+            _serve(runtime, settings.host, settings.port, help_dir=DEMO_HELPCENTER, demo=True)
     finally:
         runtime.close()
 

@@ -158,7 +158,8 @@ class SupportRuntime:
 
         texts, labels = self.bot.training_examples()
         return IntentClassifier.train(texts, labels, self.knowledge.embedder,
-                                      cache_dir=self.settings.data_dir / "intent_cache")
+                                      cache_dir=self.settings.intent_cache_dir
+                                      or self.settings.data_dir / "intent_cache")
 
     def close(self) -> None:
         self.knowledge.close()

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SUPPORTGRAPH_", env_file=None, extra="ignore")
 
     data_dir: Path = Path(".supportgraph")
+    intent_cache_dir: Path | None = None
     database_url: str | None = None
     bot_config: Path | None = None
 
@@ -132,6 +133,12 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_temperature: float = 0.0
     llm_timeout_s: float = 30.0
+
+    # Identity and access. The site signs a user id with `identity_secret`
+    # (HMAC-SHA256, as Intercom's identity verification); server-to-server calls and the
+    # approvals API use `Authorization: Bearer <admin_api_key>`.
+    identity_secret: str | None = None
+    admin_api_key: str | None = None
 
     # Server
     host: str = "127.0.0.1"

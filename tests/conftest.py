@@ -53,9 +53,15 @@ def kb(settings: Settings, embedder: Embedder) -> Iterator[KnowledgeServices]:
 
 
 @pytest.fixture(scope="session")
-def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def intent_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One intent-classifier cache for the session: the demo bot is trained once."""
+    return tmp_path_factory.mktemp("intent_cache")
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory, intent_cache: Path) -> Settings:
     return Settings(data_dir=tmp_path_factory.mktemp("demo") / "data",
-                    bot_config=DEMO_BOT_CONFIG)
+                    bot_config=DEMO_BOT_CONFIG, intent_cache_dir=intent_cache)
 
 
 @pytest.fixture(scope="session")
