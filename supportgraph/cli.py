@@ -366,6 +366,56 @@ def eval_intent(
     _write_json(json_out, result)
 
 
+@eval_app.command("scenarios")
+def eval_scenarios(
+    dataset: Annotated[Path, typer.Option(help="Scenarios JSONL (see evals/scenarios.py).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run scripted multi-turn conversations, each on a freshly seeded demo shop."""
+    from evals.datasets import DatasetError
+    from evals.scenarios import agent_factory, load_scenarios, run_scenario, summarise
+    from supportgraph.runtime import DEMO_BOT_CONFIG, DEMO_HELP_URL, DEMO_HELPCENTER
+
+    try:
+        scenarios = load_scenarios(dataset)
+    except DatasetError as exc:
+        fail(str(exc))
+    settings = load_settings(data_dir)
+    if settings.bot_config is None:
+        settings = settings.with_overrides(bot_config=DEMO_BOT_CONFIG)
+    runtime = _open_runtime(settings)
+    try:
+        if runtime.knowledge.store.count() == 0:
+            runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], base_url=DEMO_HELP_URL)
+        make = agent_factory(runtime)
+        results = []
+        with progress_bar() as progress:
+            task = progress.add_task("scenarios", total=len(scenarios))
+            for scenario in scenarios:
+                results.append(run_scenario(scenario, make))
+                progress.advance(task)
+    finally:
+        runtime.close()
+    report = summarise(results, scenarios)
+    table = Table(title=f"Scenarios: {report['passed']}/{report['scenarios']} passed")
+    for col in ("scenario", "result", "tool calls", "refusals", "first failure"):
+        table.add_column(col)
+    for row in report["results"]:
+        table.add_row(row["name"], "[green]pass[/]" if row["passed"] else "[red]FAIL[/]",
+                      ", ".join(c["tool"] for c in row["executed"]) or "-",
+                      ", ".join(row["refusals"]) or "-",
+                      (row["failures"] or [""])[0][:80])
+    console.print(table)
+    console.print(f"tool-call precision {report['tool_call_precision']:.3f}  recall "
+                  f"{report['tool_call_recall']:.3f}  ragas ToolCallAccuracy "
+                  f"{report['tool_call_accuracy']:.3f}  unauthorized side effects "
+                  f"{report['unauthorized_side_effects']}")
+    _write_json(json_out, report)
+    if report["passed"] != report["scenarios"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 
