@@ -24,6 +24,7 @@ from agents import prompts
 from agents.action_texts import approval_reply, confirmation
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
+from agents.intent import missing_slots
 from agents.state import PendingTask, TurnState
 from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
@@ -147,6 +148,15 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         request = offline_request(ctx, state, conversation_id)
         requests = [request] if request is not None else []
     if not requests:
+        intent: dict[str, Any] = dict(state.get("intent", {}))
+        slots = intent.get("slots", {})
+        missing = missing_slots(ctx, str(intent.get("label", "")),
+                                str(intent.get("route", "")), slots)
+        if missing:
+            waiting = PendingTask(intent=str(intent.get("label", "")),
+                                  route=str(intent.get("route", "")), slots=slots,
+                                  missing=missing)
+            return {"intent": intent | {"missing_slots": missing}, "pending": waiting}
         return {"action": {"status": "refused", "code": "invalid_arguments", "tool": ""}}
     request = requests[0]
     update: dict[str, Any] = {}
@@ -154,7 +164,7 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     identity = request.identity
     if isinstance(number, str) and not identity.verified and \
             number.upper() not in identity.verified_orders:
-        intent: dict[str, Any] = dict(state.get("intent", {}))
+        intent = dict(state.get("intent", {}))
         email = intent.get("slots", {}).get("email")
         if not email:
             slots = intent.get("slots", {}) | {"order_number": number}

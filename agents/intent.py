@@ -159,9 +159,17 @@ def _words_beyond_slots(text: str, slots: dict[str, Any]) -> int:
     return len(re.findall(r"[^\W\d_]{3,}", rest))
 
 
-def _required(ctx: AgentContext, label: str) -> list[str]:
+def missing_slots(ctx: AgentContext, label: str, route: str, slots: dict[str, Any]
+                  ) -> list[str]:
+    """Required slots of an action intent that the conversation has not given yet.
+
+    With a chat model the model proposes the tool call first; slots are asked for only
+    when it could not (see agents/act.py).
+    """
+    if not route.startswith("action:"):
+        return []
     spec = next((s for s in ctx.bot.intents if s.name == label), None)
-    return list(spec.required_slots) if spec else []
+    return [slot for slot in (spec.required_slots if spec else []) if slot not in slots]
 
 
 def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -199,8 +207,8 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                     "pending": PendingTask(options=options, slots=found, intent="", route="")}
 
     slots |= found
-    missing = [s for s in _required(ctx, result["label"]) if s not in slots] \
-        if result["route"].startswith("action:") else []
+    missing = missing_slots(ctx, result["label"], result["route"], slots) \
+        if ctx.chat_model is None else []
     result |= {"slots": slots, "missing_slots": missing}
     new_pending: PendingTask | None = None
     if missing:
