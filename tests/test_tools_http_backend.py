@@ -340,3 +340,34 @@ def test_service_lookup_when_backend_is_down(engine: Engine,
         assert cancel.result["ticket_id"]
     with Session(engine) as session:
         assert session.exec(select(ActionExecution)).all() == []
+
+
+def test_the_customer_hears_nothing_changed_when_the_shop_stays_down(
+    engine: Engine, shop: tuple[FlakyShop, str], demo_runtime: Any
+) -> None:
+    from dataclasses import replace
+
+    from langgraph.checkpoint.memory import MemorySaver
+
+    from agents.graph import build_graph
+    from agents.support_agent import SupportAgent
+
+    flaky, url = shop
+    flaky.plan("refund", then=500)
+    client = _client(url, max_attempts=3)
+    service = ActionService(client, PolicyConfig(), engine, clock=clock)
+    context = replace(demo_runtime.context, actions=service, chat_model=None)
+    agent = SupportAgent(build_graph(MemorySaver()), context)
+    asked = agent.ask(f"I want a refund for order {ORDER}", customer_id="cus_001")
+    assert asked.awaiting_confirmation
+    failed = agent.ask("yes", asked.conversation_id, customer_id="cus_001")
+    assert failed.action and failed.action["status"] == "failed"
+    assert "nothing has been changed" in failed.reply and "ticket" in failed.reply
+    assert failed.handoff_offered
+    with Session(engine) as session:
+        order = session.exec(select(Order).where(col(Order.number) == ORDER)).one()
+        assert order.refunds == []
+        tickets = session.exec(select(Ticket).where(
+            col(Ticket.conversation_id) == asked.conversation_id)).all()
+        assert [t.kind for t in tickets] == ["follow_up"]
+    client.close()
