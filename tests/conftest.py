@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,21 @@ from tools.service import ActionService
 from tools.shop.seed import seed_demo_shop
 
 DATA = Path(__file__).parent / "data"
+SHOP_TODAY = date(2026, 3, 15)
+SHOP_NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+"""The fixed day the tool tests seed the demo shop for, so dates in policies are exact."""
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A real SQLite shop database seeded for SHOP_TODAY."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    init_db(engine)
+    with Session(engine) as session:
+        seed_demo_shop(session, today=SHOP_TODAY)
+        session.commit()
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHOP_NOW, SHOP_TODAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from supportgraph.db import init_db, make_engine, session_scope
+from supportgraph.db import session_scope
 from tools.actions import ActionOutcome, ActionRequest, Identity
 from tools.backend import BackendUnavailable, OrderView
 from tools.demo_backend import DemoShopBackend
@@ -23,10 +22,9 @@ from tools.policy import PolicyConfig
 from tools.records import ActionExecution, PendingApproval
 from tools.service import ActionService
 from tools.shop.models import Order, Refund, RefundStatus
-from tools.shop.seed import SCENARIO_ORDERS, seed_demo_shop
+from tools.shop.seed import SCENARIO_ORDERS
 
-TODAY = date(2026, 3, 15)
-NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+TODAY, NOW = SHOP_TODAY, SHOP_NOW
 
 
 def clock() -> datetime:
@@ -47,16 +45,6 @@ class CountingBackend(DemoShopBackend):
             self.calls.append(idempotency_key)
         threading.Event().wait(0.05)
         return super().issue_refund(order_number, amount, item_ids, reason, idempotency_key)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
-    init_db(engine)
-    with session_scope(engine) as session:
-        seed_demo_shop(session, today=TODAY)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -6,18 +6,17 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from conftest import SHOP_NOW, SHOP_TODAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from supportgraph.db import init_db, make_engine, session_scope
 from tools.actions import ActionRequest, Identity
 from tools.backend import (
     BackendRejected,
@@ -31,10 +30,9 @@ from tools.policy import PolicyConfig
 from tools.records import ActionExecution, Ticket
 from tools.service import ActionService
 from tools.shop.models import Order, Refund
-from tools.shop.seed import SCENARIO_ORDERS, seed_demo_shop
+from tools.shop.seed import SCENARIO_ORDERS
 
-TODAY = date(2026, 3, 15)
-NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+TODAY, NOW = SHOP_TODAY, SHOP_NOW
 ORDER = SCENARIO_ORDERS["delivered_5_days_ago_refundable"]
 Action = int | str | tuple[int, dict[str, str]]
 """503 (a status), "timeout" (answer too late), "ok" (serve from the demo shop),
@@ -136,16 +134,6 @@ class FlakyShop:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             pass
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
-    init_db(engine)
-    with session_scope(engine) as session:
-        seed_demo_shop(session, today=TODAY)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

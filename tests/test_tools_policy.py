@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHOP_NOW, SHOP_TODAY
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from supportgraph.db import init_db, make_engine, session_scope
 from tools.actions import ALL_TOOLS, ActionRequest, Identity
 from tools.backend import ItemView, OrderView
 from tools.demo_backend import DemoShopBackend
@@ -23,11 +21,10 @@ from tools.policy import PolicyConfig, check_refund
 from tools.records import ActionExecution, AuditRecord, Ticket
 from tools.service import ActionService
 from tools.shop.models import Order, OrderStatus, PaymentStatus, Refund
-from tools.shop.seed import SCENARIO_ORDERS, seed_demo_shop
+from tools.shop.seed import SCENARIO_ORDERS
 from tools.tools import TOOL_FUNCTIONS, refund_order, tool_schemas
 
-TODAY = date(2026, 3, 15)
-NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+TODAY, NOW = SHOP_TODAY, SHOP_NOW
 
 
 class Clock:
@@ -36,16 +33,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
-    init_db(engine)
-    with session_scope(engine) as session:
-        seed_demo_shop(session, today=TODAY)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
