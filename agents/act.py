@@ -45,17 +45,41 @@ def identity_of(state: TurnState) -> Identity:
                     verified_orders=frozenset(state.get("verified_orders", [])))
 
 
+_COUNTRIES = {
+    "france": "FR", "belgium": "BE", "belgique": "BE", "germany": "DE", "deutschland": "DE",
+    "allemagne": "DE", "switzerland": "CH", "suisse": "CH", "schweiz": "CH", "spain": "ES",
+    "espagne": "ES", "españa": "ES", "italy": "IT", "italie": "IT", "italia": "IT",
+    "united kingdom": "GB", "royaume-uni": "GB", "uk": "GB", "england": "GB",
+    "angleterre": "GB", "great britain": "GB", "netherlands": "NL", "pays-bas": "NL",
+    "luxembourg": "LU", "portugal": "PT", "austria": "AT", "autriche": "AT",
+    "ireland": "IE", "irlande": "IE", "usa": "US", "united states": "US",
+    "états-unis": "US", "etats-unis": "US", "canada": "CA",
+}
+_COUNTRY_AT_END = re.compile(
+    r"[,\s]+(" + "|".join(sorted(map(re.escape, _COUNTRIES), key=len, reverse=True)) + r")$",
+    re.IGNORECASE)
+
+
 def parse_address(raw: str) -> dict[str, str] | None:
-    """"12 rue de la Paix, 75002 Paris" -> line1, postal_code, city (country from the order)."""
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    """"12 rue de la Paix, 75002 Paris[, France]" -> line1, postal_code, city and, when
+    named, country (ISO code); without a country the order's country applies."""
+    text = raw.strip().rstrip(" ?!.;:")
+    country = None
+    if match := _COUNTRY_AT_END.search(text):
+        country = _COUNTRIES[match.group(1).lower()]
+        text = text[:match.start()]
+    parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         return None
     rest = " ".join(parts[1:]) if len(parts) > 1 else ""
-    match = _POSTCODE.search(rest) or _POSTCODE.search(parts[0][-12:])
-    if not match:
+    found = _POSTCODE.search(rest) or _POSTCODE.search(parts[0][-12:])
+    if not found:
         return None
-    city = rest.replace(match.group(0), "").strip(" ,") if rest else ""
-    return {"line1": parts[0], "postal_code": match.group(0).upper(), "city": city or "-"}
+    city = rest.replace(found.group(0), "").strip(" ,?!.;:") if rest else ""
+    address = {"line1": parts[0], "postal_code": found.group(0).upper(), "city": city or "-"}
+    if country is not None:
+        address["country"] = country
+    return address
 
 
 def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
@@ -81,8 +105,9 @@ def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
         address = parse_address(slots.get("address", ""))
         if address is None or ctx.actions is None:
             return None
-        order = ctx.actions.backend.get_order(args["order_number"])
-        address["country"] = order.ship_country if order is not None else ""
+        if "country" not in address:
+            order = ctx.actions.backend.get_order(args["order_number"])
+            address["country"] = order.ship_country if order is not None else ""
         args.update(address)
     elif tool == "list_recent_orders":
         args["limit"] = 5

@@ -135,6 +135,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "fr": "Je n'ai pas pu joindre notre système de commandes : rien n'a été modifié. J'ai "
               "ouvert un ticket pour qu'un conseiller s'en occupe.",
     },
+    "already_done": {
+        "en": "That was already done earlier in our conversation; nothing more has been "
+              "changed.",
+        "fr": "C'était déjà fait plus tôt dans notre conversation ; rien d'autre n'a été "
+              "modifié.",
+    },
     "declined": {
         "en": "OK, I haven't changed anything. Is there anything else I can do for you?",
         "fr": "D'accord, je n'ai rien modifié. Puis-je faire autre chose pour vous ?",
@@ -263,6 +269,9 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
         return _status_reply(result, language)
     if tool == "list_recent_orders":
         return _orders_reply(result, language)
+    if action.get("replayed") and tool in {"refund_order", "cancel_order",
+                                           "update_shipping_address"}:
+        return _t(TEXTS, "already_done", language)
     if tool == "refund_order":
         return _t(TEXTS, "done_refund", language, amount=result.get("amount"),
                   currency=result.get("currency", "EUR"), order=result.get("order_number"),

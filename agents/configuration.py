@@ -7,7 +7,7 @@ production knowledge base or test doubles, and no node reaches into a global.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -39,5 +39,6 @@ class AgentContext:
     ambiguity_margin: float = 0.15
     ambiguity_max_confidence: float = 0.6
     llm_intent_below: float = 0.7
-    order_items: Callable[[str | None], Sequence[str]] = lambda _customer: ()
+    order_items: Callable[[str | None], Mapping[str, str]] = lambda _customer: {}
+    """Names (in any language) of the customer's ordered items -> the shop's item name."""
     today: Callable[[], date] = date.today

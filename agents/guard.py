@@ -26,6 +26,9 @@ _INJECTION = [re.compile(p, re.IGNORECASE) for p in (
 )]
 
 
+_SLOT_VALUES = re.compile(r"\S+@\S+|\b[A-Z]{1,3}-?\d{3,}\b|\d+", re.IGNORECASE)
+
+
 def last_customer_text(state: TurnState) -> str:
     for message in reversed(state.get("messages", [])):
         if message.type == "human":
@@ -50,7 +53,9 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     text = last_customer_text(state)
     previous = state.get("language") or ctx.bot.default_language
-    language = detect_language(text[:500], ctx.bot.languages, default=previous)
+    words = _SLOT_VALUES.sub(" ", text[:500])
+    language = previous if len(re.findall(r"[^\W\d_]{2,}", words)) < 3 and state.get(
+        "language") else detect_language(words, ctx.bot.languages, default=previous)
     verdict = check_message(text, ctx.max_message_chars)
     update: dict = {"guard": verdict, "language": language, "passages": [], "citations": [],
                     "reply": "", "answered": False, "handoff_offered": False, "action": None}

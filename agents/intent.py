@@ -175,8 +175,10 @@ def missing_slots(ctx: AgentContext, label: str, route: str, slots: dict[str, An
 def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     text = last_customer_text(state)
-    found = extract_slots(text, ctx.slot_config, today=ctx.today(),
-                          items=ctx.order_items(state.get("customer_id")))
+    aliases = ctx.order_items(state.get("customer_id"))
+    found = extract_slots(text, ctx.slot_config, today=ctx.today(), items=list(aliases))
+    if "item" in found:
+        found["item"] = aliases.get(found["item"], found["item"])
     pending: PendingTask | None = state.get("pending")
     result: IntentResult | None = None
     slots: dict[str, Any] = {}

@@ -1,7 +1,11 @@
-"""The FastAPI app: a JSON chat API under /v1 and a minimal chat page at /.
+"""The FastAPI app: a JSON and server-sent-events chat API under /v1, the embeddable
+chat widget at /widget.js, a demo shop page embedding it at / and the older full-page
+chat at /chat.
 
-Errors are RFC 9457 problem documents with a stable `code`; the agent runs in
-a worker thread so the event loop keeps serving while a turn computes.
+Errors are RFC 9457 problem documents with a stable `code` (on the streaming endpoint,
+an `error` event carrying one); the agent runs in a worker thread so the event loop
+keeps serving while a turn computes. Browsers on other sites may call the API only
+from the origins listed in the `cors_origins` setting.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import StreamingResponse
 
 from agents.support_agent import SupportAgent, TurnResult
+from channels.streaming import SSE_HEADERS, SSE_MEDIA_TYPE, TokenSink, sse, stream_turn
 
 STATIC = Path(__file__).parent / "static"
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,6 +46,25 @@ class MessageIn(BaseModel):
     user_hash: str | None = Field(default=None, max_length=128, description="hex HMAC-SHA256 "
                                   "of customer_id with the identity secret, computed by the "
                                   "site's backend.")
+
+
+class IdentityIn(BaseModel):
+    customer_id: str | None = Field(default=None, max_length=128, description="The shop's id "
+                                    "of a signed-in customer; needs `user_hash` or an API key.")
+    user_hash: str | None = Field(default=None, max_length=128, description="hex HMAC-SHA256 "
+                                  "of customer_id with the identity secret.")
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="The "
+                                 "conversation's language (`en`, `fr`) for the words sent on "
+                                 "the customer's behalf; the bot's default if left out.")
+
+
+class ConfirmIn(IdentityIn):
+    confirmed: bool = Field(description="true to go ahead with the pending action, false to "
+                            "decline it.")
+
+
+class HandoffIn(IdentityIn):
+    pass
 
 
 class DecisionIn(BaseModel):
@@ -110,9 +136,8 @@ class HistoryOut(BaseModel):
 
 
 def problem(status: int, code: str, title: str, detail: str = "") -> JSONResponse:
-    body = {"type": f"https://supportgraph.dev/problems/{code}", "title": title,
-            "status": status, "code": code, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(problem_body(status, code, title, detail), status_code=status,
+                        media_type="application/problem+json")
 
 
 class ProblemError(HTTPException):
@@ -141,6 +166,47 @@ def _bearer_ok(request: Request, key: str | None) -> bool:
 
 def _reply(result: TurnResult) -> ReplyOut:
     return ReplyOut.model_validate(result.to_dict())
+
+
+def problem_body(status: int, code: str, title: str, detail: str = "") -> dict[str, Any]:
+    return {"type": f"https://supportgraph.dev/problems/{code}", "title": title,
+            "status": status, "code": code, "detail": detail}
+
+
+# What the confirm and handoff endpoints say on the customer's behalf; the handoff
+# sentences are examples of the demo bot's `talk_to_human` intent.
+CONFIRM_WORDS = {"en": ("yes", "no"), "fr": ("oui", "non")}
+HANDOFF_TEXT = {"en": "I want to talk to a human", "fr": "Je veux parler à un humain"}
+
+_EVENTS_DOC = """Runs a turn like `POST .../messages` and streams it as server-sent events:
+
+* `event: token`, `data: {"text": "..."}`: the next piece of the reply (words, or a chat
+  model's tokens); concatenated they give the reply.
+* `event: final`, `data:` the full reply object, as `POST .../messages` returns it
+  (`reply`, `citations`, `action`, `awaiting_confirmation`, `intent`, `language`, ...).
+  It is authoritative: a client replaces the streamed text with its `reply`.
+* `event: error`, `data:` a problem document (`status`, `code`, `title`, `detail`).
+
+Problems found before the turn starts (invalid conversation id, unverified identity,
+message too long) are a single `error` event with the problem's HTTP status; a failure
+during the turn is an `error` event in a 200 stream. An invalid JSON body is a 422
+`application/problem+json` response, as on the other endpoints. Lines starting with `:`
+are comments."""
+
+_EVENTS_EXAMPLE = ('event: token\ndata: {"text": "You "}\n\nevent: token\ndata: {"text": '
+                   '"have 30 days..."}\n\nevent: final\ndata: {"conversation_id": "c1", '
+                   '"reply": "You have 30 days...", "citations": [], ...}\n\n')
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An event stream: `token`* then `final`, or `error`.",
+          "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"},
+                                       "example": _EVENTS_EXAMPLE}}},
+    400: {"description": "`error` event: invalid conversation id.",
+          "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+    401: {"description": "`error` event: `customer_id` without a valid `user_hash`.",
+          "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+    413: {"description": "`error` event: the message is longer than `max_message_chars`.",
+          "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+}
 
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
@@ -178,6 +244,13 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
                               "citations, history.")
     max_chars = int(getattr(runtime.settings, "max_message_chars", 4000))
     admin_key: str | None = getattr(runtime.settings, "admin_api_key", None)
+    origins = [str(o).rstrip("/") for o in getattr(runtime.settings, "cors_origins", None) or []]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "Authorization"], max_age=600)
+    default_language = str(getattr(getattr(runtime.agent.context, "bot", None),
+                                   "default_language", "en"))
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
@@ -197,7 +270,20 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
+        """The demo shop page: the widget embedded with one script tag."""
+        return FileResponse(STATIC / "store.html", media_type="text/html")
+
+    @app.get("/chat", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        """The full-page chat (no streaming)."""
         return FileResponse(STATIC / "chat.html", media_type="text/html")
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget() -> FileResponse:
+        """The embeddable chat widget: `<script src=".../widget.js" data-server=... defer>`."""
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=300",
+                                     "Cross-Origin-Resource-Policy": "cross-origin"})
 
     if help_dir is not None:
         articles = help_dir
@@ -240,23 +326,91 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
     async def create_conversation() -> ConversationOut:
         return ConversationOut(conversation_id=runtime.agent.new_conversation_id())
 
+    def check_identity(request: Request, customer_id: str | None,
+                       user_hash: str | None) -> None:
+        if customer_id is None:
+            return
+        secret: str | None = getattr(runtime.settings, "identity_secret", None)
+        signed = secret is not None and user_hash is not None and \
+            hmac.compare_digest(sign_user(secret, customer_id), user_hash)
+        if not signed and not _bearer_ok(request, admin_key):
+            raise ProblemError(401, "identity_not_verified", "Identity not verified",
+                               "customer_id needs a valid user_hash or an API key")
+
+    def check_message(conversation_id: str, message: MessageIn, request: Request) -> None:
+        check_conversation_id(conversation_id)
+        check_identity(request, message.customer_id, message.user_hash)
+        if len(message.text) > max_chars:
+            raise ProblemError(413, "message_too_long", "Message too long",
+                               f"{len(message.text)} characters; the limit is {max_chars}")
+
     @app.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut,
               tags=["conversations"])
     async def post_message(conversation_id: str, message: MessageIn,
                            request: Request) -> ReplyOut:
-        check_conversation_id(conversation_id)
-        if message.customer_id is not None:
-            secret: str | None = getattr(runtime.settings, "identity_secret", None)
-            signed = secret is not None and message.user_hash is not None and \
-                hmac.compare_digest(sign_user(secret, message.customer_id), message.user_hash)
-            if not signed and not _bearer_ok(request, admin_key):
-                raise ProblemError(401, "identity_not_verified", "Identity not verified",
-                                   "customer_id needs a valid user_hash or an API key")
-        if len(message.text) > max_chars:
-            raise ProblemError(413, "message_too_long", "Message too long",
-                               f"{len(message.text)} characters; the limit is {max_chars}")
+        check_message(conversation_id, message, request)
         result = await run_in_threadpool(runtime.agent.ask, message.text, conversation_id,
                                          message.customer_id)
+        return _reply(result)
+
+    @app.post("/v1/conversations/{conversation_id}/messages/stream",
+              response_class=StreamingResponse, responses=_STREAM_RESPONSES,
+              tags=["conversations"], description=_EVENTS_DOC)
+    async def stream_message(conversation_id: str, message: MessageIn,
+                             request: Request) -> Response:
+        """Send a message and stream the reply (server-sent events)."""
+        try:
+            check_message(conversation_id, message, request)
+        except ProblemError as exc:
+            body = problem_body(exc.status_code, exc.code, exc.title, str(exc.detail))
+            return Response(sse("error", body), status_code=exc.status_code,
+                            media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+
+        def run(emit: TokenSink) -> TurnResult:
+            # The agent composes its reply whole today; a streaming responder would be
+            # handed `emit` here and call it with each token.
+            return runtime.agent.ask(message.text, conversation_id, message.customer_id)
+
+        def final(result: TurnResult) -> dict[str, Any]:
+            return _reply(result).model_dump(mode="json")
+
+        def failure(exc: Exception) -> dict[str, Any]:
+            return problem_body(500, "turn_failed", "The assistant could not reply",
+                                "please try again")
+
+        return StreamingResponse(stream_turn(run, final, failure), media_type=SSE_MEDIA_TYPE,
+                                 headers=SSE_HEADERS)
+
+    @app.post("/v1/conversations/{conversation_id}/confirm", response_model=ReplyOut,
+              tags=["conversations"],
+              responses={409: {"description": "Nothing is waiting for a confirmation."}})
+    async def confirm(conversation_id: str, answer: ConfirmIn, request: Request) -> ReplyOut:
+        """Answer the pending action's confirmation question: `confirmed: true` goes ahead
+        (as if the customer said "yes"), `false` declines it."""
+        check_conversation_id(conversation_id)
+        check_identity(request, answer.customer_id, answer.user_hash)
+        waiting = await run_in_threadpool(runtime.agent.awaiting_confirmation, conversation_id)
+        if not waiting:
+            raise ProblemError(409, "nothing_to_confirm", "Nothing to confirm",
+                               "this conversation is not waiting for a confirmation")
+        yes, no = CONFIRM_WORDS.get(answer.language or default_language, CONFIRM_WORDS["en"])
+        result = await run_in_threadpool(runtime.agent.ask, yes if answer.confirmed else no,
+                                         conversation_id, answer.customer_id)
+        return _reply(result)
+
+    @app.post("/v1/conversations/{conversation_id}/handoff", response_model=ReplyOut,
+              tags=["conversations"])
+    async def handoff(conversation_id: str, request: Request,
+                      body: HandoffIn | None = None) -> ReplyOut:
+        """Ask for a human: runs a turn in which the customer asks to talk to a person
+        (declining any pending action); the reply says a member of the team will take over
+        and has `intent.route == "handoff"` and `handoff_offered: true`."""
+        body = body or HandoffIn()
+        check_conversation_id(conversation_id)
+        check_identity(request, body.customer_id, body.user_hash)
+        text = HANDOFF_TEXT.get(body.language or default_language, HANDOFF_TEXT["en"])
+        result = await run_in_threadpool(runtime.agent.ask, text, conversation_id,
+                                         body.customer_id)
         return _reply(result)
 
     @app.get("/v1/conversations/{conversation_id}/messages", response_model=HistoryOut,

@@ -143,12 +143,18 @@ class SupportRuntime:
         )
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
 
-    def _order_items(self, customer_id: str | None) -> list[str]:
-        """Item names of the customer's recent orders, for fuzzy item matching."""
+    def _order_items(self, customer_id: str | None) -> dict[str, str]:
+        """Names of the customer's recently ordered items, with their translations from
+        `bot.product_names` (e.g. the demo's French names), mapped to the shop's name."""
         if customer_id is None:
-            return []
+            return {}
         orders = self.actions.backend.list_orders(customer_id, 10)
-        return sorted({item.name for order in orders for item in order.items})
+        names: dict[str, str] = {}
+        for item in (i for order in orders for i in order.items):
+            names[item.name] = item.name
+            for translated in self.bot.product_names.get(item.name, {}).values():
+                names[translated] = item.name
+        return names
 
     def _train_classifier(self) -> IntentClassifier | None:
         """The intent classifier for the bot's intents (cached on disk by their hash)."""

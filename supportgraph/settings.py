@@ -7,11 +7,12 @@ its intents and action policy. Both are loaded once and passed down.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +54,21 @@ class BotConfig(BaseModel):
     intents: list[IntentSpec] = Field(default_factory=list)
     out_of_scope_examples: list[str] = Field(default_factory=list)
     order_number_pattern: str = r"\b[Cc][Ll][- ]?\d{6}\b"
+    product_names: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Translations of product names customers may use: "
+        "{shop name: {language: name}}, inline or as the path of a JSON file")
+
+    @field_validator("product_names", mode="before")
+    @classmethod
+    def _product_names_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            base = Path((info.context or {}).get("base_dir", "."))
+            path = Path(value) if Path(value).is_absolute() else base / value
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"cannot read product names from {path}: {exc}") from exc
+        return value
     policy: dict[str, Any] = Field(default_factory=dict, description="Overrides of the action "
                                    "policy (tools/policy.py PolicyConfig), e.g. "
                                    "approval_threshold: 300")
@@ -78,7 +94,7 @@ class BotConfig(BaseModel):
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: bot config must be a mapping at the top level")
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(raw, context={"base_dir": str(path.parent)})
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
