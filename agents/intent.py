@@ -114,16 +114,26 @@ def classify(ctx: AgentContext, text: str) -> IntentResult:
 
 
 def _ambiguous(ctx: AgentContext, result: IntentResult) -> list[str] | None:
-    """The two intents to ask about, when the classifier cannot tell them apart."""
+    """The two intents to ask about, when the classifier cannot tell them apart.
+
+    Also when the message was judged out of scope only because no single intent was
+    likely enough while two in-scope intents share most of the probability ("problem
+    with my order"): asking beats "I can't help".
+    """
     alts = result.get("alternatives", [])
     if result.get("source") != "classifier" or len(alts) < 2:
         return None
     first, second = alts[0], alts[1]
     oos = ctx.classifier.oos_label if ctx.classifier is not None else "oos"
-    if oos in (first["label"], second["label"]) or result["label"] == OUT_OF_SCOPE:
+    if oos in (first["label"], second["label"]):
         return None
     close = first["confidence"] - second["confidence"] < ctx.ambiguity_margin
-    if close and first["confidence"] < ctx.ambiguity_max_confidence:
+    if not close:
+        return None
+    if result["label"] == OUT_OF_SCOPE:
+        plausible = first["confidence"] + second["confidence"] >= 0.35
+        return [first["label"], second["label"]] if plausible else None
+    if first["confidence"] < ctx.ambiguity_max_confidence:
         return [first["label"], second["label"]]
     return None
 

@@ -40,7 +40,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 import numpy as np
-import yaml
 from rich.console import Console
 from rich.table import Table
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -283,7 +282,7 @@ SUFFIXES = ["", "?", " thanks", " please", " asap", " - order 12345", ", thank y
 
 def demo_rows(path: Path = DEMO_BOT, oos_label: str = "oos") -> Rows:
     """Training rows of a bot config: intent examples, plus out-of-scope examples as OOS."""
-    config = BotConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    config = BotConfig.from_yaml(path)  # resolves files the config names (product_names)
     rows = [(text, intent.name) for intent in config.intents for text in intent.examples]
     return rows + [(text, oos_label) for text in config.out_of_scope_examples]
 

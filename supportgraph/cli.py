@@ -416,6 +416,249 @@ def eval_scenarios(
         raise typer.Exit(1)
 
 
+def _write_text(path: Path | None, text: str) -> None:
+    if path is None:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _demo_runtime(data_dir: Path | None) -> Any:
+    """The configured runtime (the demo bot when none is configured), its knowledge base
+    holding the demo help centre when it is empty."""
+    from supportgraph.runtime import DEMO_BOT_CONFIG, DEMO_HELP_URL, DEMO_HELPCENTER
+
+    settings = load_settings(data_dir)
+    if settings.bot_config is None:
+        settings = settings.with_overrides(bot_config=DEMO_BOT_CONFIG)
+    runtime = _open_runtime(settings)
+    if runtime.knowledge.store.count() == 0:
+        with progress_bar() as progress:
+            runtime.knowledge.ingestor.ingest_paths([DEMO_HELPCENTER], base_url=DEMO_HELP_URL,
+                                                    progress=_tracked(progress))
+    return runtime
+
+
+def _judge(name: str | None) -> Any | None:
+    """The judge chat model for the LLM-judged ragas metrics, or None."""
+    if not name:
+        return None
+    try:
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(name, temperature=0)
+    except Exception as exc:
+        fail(f"--judge-model / SUPPORTGRAPH_JUDGE_MODEL '{name}': {exc}")
+    return None
+
+
+def _run_rag(runtime: Any, dataset: Path, items: list[Any], judge_name: str | None,
+             judge_model: Any | None) -> dict[str, Any]:
+    """Every question in a fresh in-memory conversation of the runtime's graph and context."""
+    from langgraph.checkpoint.memory import MemorySaver
+
+    from agents.graph import build_graph
+    from agents.support_agent import SupportAgent
+    from evals.datasets import DatasetError
+    from evals.metrics import RagasMetrics, StoreChunks
+    from evals.rag import check_doc_ids, run_rag_eval
+
+    kb = runtime.knowledge
+    try:
+        check_doc_ids(dataset, items, set(kb.store.document_hashes()))
+    except DatasetError as exc:
+        fail(str(exc))
+    metrics = RagasMetrics(kb.embedder, judge_model)
+    chunks = StoreChunks(kb.store, kb.embedder, runtime.settings.tenant)
+    agent = SupportAgent(build_graph(MemorySaver()), runtime.context)
+    with progress_bar() as progress:
+        return run_rag_eval(agent, items, metrics, chunks, judge=judge_name,
+                            dataset=str(dataset), progress=_tracked(progress))
+
+
+def _apply_gate(report: dict[str, Any], baseline: Path | None, previous: dict[str, Any] | None,
+                max_drop: float) -> list[dict[str, Any]]:
+    from evals.rag import regression_check
+
+    if baseline is None or previous is None:
+        return []
+    dropped = regression_check(report["summary"], previous, max_drop)
+    report["gate"] = {"baseline": str(baseline), "max_drop": max_drop, "dropped": dropped,
+                      "passed": not dropped}
+    return dropped
+
+
+def _print_rag(report: dict[str, Any]) -> None:
+    s = report["summary"]
+    table = Table(title=f"RAG: {s['questions']} questions ({s['answerable']} answerable, "
+                        f"{s['unanswerable']} not) in {s['seconds']:.1f} s")
+    langs = list(report["by_language"])
+    for col in ("metric", "all", *langs):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for m in report["metrics"]:
+        values = [s.get(m), *(report["by_language"][lang].get(m) for lang in langs)]
+        table.add_row(m, *("-" if v is None else f"{v:.3f}" for v in values))
+    console.print(table)
+    console.print(f"[dim]p50 {s['p50_latency_ms']:.0f} ms, p95 {s['p95_latency_ms']:.0f} ms "
+                  f"per turn; {s['citations']} citations, {s['invalid_citations']} invalid; "
+                  f"judge: {report.get('judge') or 'none'}[/]", highlight=False)
+
+
+def _report_gate(dropped: list[dict[str, Any]], max_drop: float) -> None:
+    for d in dropped:
+        err_console.print(f"[bold red]regression:[/] {d['metric']} dropped {d['drop']:.4f} "
+                          f"({d['baseline']:.4f} -> {d['current']:.4f}), more than "
+                          f"{max_drop:g}", highlight=False)
+
+
+JudgeOpt = Annotated[str | None, typer.Option(
+    "--judge-model", envvar="SUPPORTGRAPH_JUDGE_MODEL",
+    help="init_chat_model name of a judge for faithfulness, answer relevancy and "
+         "groundedness (default SUPPORTGRAPH_JUDGE_MODEL; none: those are skipped).")]
+
+
+@eval_app.command("rag")
+def eval_rag(
+    dataset: Annotated[Path, typer.Option(help="Questions JSONL (see evals/rag.py).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report "
+                                                  "here.")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="A previous --json report: exit 1 "
+                                                  "when a headline metric dropped.")] = None,
+    max_drop: Annotated[float, typer.Option(help="Largest allowed drop of a metric "
+                                            "against --baseline.")] = 0.02,
+    judge_model: JudgeOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the whole graph on each question (a fresh conversation each) and score it."""
+    from evals.datasets import DatasetError
+    from evals.rag import load_baseline, load_rag_dataset
+
+    try:
+        items = load_rag_dataset(dataset)
+        previous = load_baseline(baseline) if baseline is not None else None
+    except DatasetError as exc:
+        fail(str(exc))
+    if max_drop < 0:
+        fail("--max-drop: must not be negative")
+    judge = _judge(judge_model)
+    runtime = _demo_runtime(data_dir)
+    try:
+        report = _run_rag(runtime, dataset, items, judge_model if judge else None, judge)
+    finally:
+        runtime.close()
+    dropped = _apply_gate(report, baseline, previous, max_drop)
+    _print_rag(report)
+    _write_json(json_out, report)
+    if html_out is not None:
+        from evals.report import render_rag_html
+
+        _write_text(html_out, render_rag_html(report))
+    if dropped:
+        _report_gate(dropped, max_drop)
+        raise typer.Exit(1)
+
+
+@eval_app.command("all")
+def eval_all(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report "
+                                                  "here.")] = None,
+    rag_dataset: Annotated[Path | None, typer.Option(help="RAG questions (default: the demo "
+                                                     "set).")] = None,
+    scenarios: Annotated[Path | None, typer.Option(help="Scenarios JSONL (default: the demo "
+                                                   "scenarios).")] = None,
+    intent_test: Annotated[Path | None, typer.Option(help="Intent test CSV (default: the "
+                                                     "demo test set); trained on the bot "
+                                                     "config's examples.")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="A previous rag or all --json report "
+                                                  "for the RAG regression gate.")] = None,
+    max_drop: Annotated[float, typer.Option(help="Largest allowed drop of a RAG metric "
+                                            "against --baseline.")] = 0.02,
+    judge_model: JudgeOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """RAG, scenarios and intent suites on the demo shop, in one JSON/HTML report."""
+    import tempfile
+
+    from evals.datasets import DatasetError
+    from evals.intent import load_labelled_csv, run_intent_eval
+    from evals.rag import load_baseline, load_rag_dataset
+    from evals.scenarios import agent_factory, load_scenarios, run_scenario, summarise
+    from supportgraph.runtime import DEMO_DIR
+
+    rag_path = rag_dataset or DEMO_DIR / "rag_eval.jsonl"
+    scen_path = scenarios or DEMO_DIR / "scenarios.jsonl"
+    test_path = intent_test or DEMO_DIR / "intents_test.csv"
+    try:
+        items = load_rag_dataset(rag_path)
+        scen_items = load_scenarios(scen_path)
+        load_labelled_csv(test_path)
+        previous = load_baseline(baseline) if baseline is not None else None
+    except DatasetError as exc:
+        fail(str(exc))
+    judge = _judge(judge_model)
+    runtime = _demo_runtime(data_dir)
+    try:
+        rag = _run_rag(runtime, rag_path, items, judge_model if judge else None, judge)
+        make = agent_factory(runtime)
+        results = []
+        with progress_bar() as progress:
+            task = progress.add_task("scenarios", total=len(scen_items))
+            for scenario in scen_items:
+                results.append(run_scenario(scenario, make))
+                progress.advance(task)
+        scen = summarise(results, scen_items)
+        texts, labels = runtime.bot.training_examples()
+        with tempfile.TemporaryDirectory(prefix="sg-intent-") as tmp:
+            import csv
+
+            train_path = Path(tmp) / "train.csv"
+            with train_path.open("w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["text", "label"])
+                writer.writerows(zip(texts, labels, strict=True))
+            with progress_bar() as progress:
+                intent = run_intent_eval(train_path, test_path, runtime.knowledge.embedder,
+                                         cache_dir=runtime.settings.intent_cache_dir
+                                         or runtime.settings.data_dir / "intent_cache",
+                                         progress=_tracked(progress))
+    finally:
+        runtime.close()
+    dropped = _apply_gate(rag, baseline, previous, max_drop)
+    rs = rag["summary"]
+    overview = [
+        {"suite": "rag", "metric": m, "value": rs[m],
+         "status": "dropped" if any(d["metric"] == m for d in dropped) else "ok"}
+        for m in ("retrieval_recall@5", "answer_string_presence", "citation_validity",
+                  "unanswerable_declined") if m in rs]
+    overview.append({"suite": "scenarios", "metric": "pass_rate", "value": scen["pass_rate"],
+                     "status": "ok" if scen["passed"] == scen["scenarios"] else "failures"})
+    overview.append({"suite": "intent", "metric": "accuracy", "value": intent["accuracy"],
+                     "status": "ok"})
+    combined = {"overview": overview, "rag": rag, "scenarios": scen, "intent": intent}
+    _print_rag(rag)
+    table = Table(title="All suites")
+    for col in ("suite", "metric", "value", "status"):
+        table.add_column(col)
+    for row in overview:
+        table.add_row(row["suite"], row["metric"], f"{row['value']:.3f}", row["status"])
+    console.print(table)
+    _write_json(json_out, combined)
+    if html_out is not None:
+        from evals.report import render_all_html
+
+        _write_text(html_out, render_all_html(combined))
+    if dropped:
+        _report_gate(dropped, max_drop)
+    if dropped or scen["passed"] != scen["scenarios"]:
+        if scen["passed"] != scen["scenarios"]:
+            err_console.print(f"[bold red]scenarios:[/] {scen['scenarios'] - scen['passed']} "
+                              "failed", highlight=False)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

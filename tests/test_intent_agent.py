@@ -1,0 +1,54 @@
+"""The intent agent inside the graph: clarifying questions and the LLM path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import MemorySaver
+
+from agents.graph import build_graph
+from agents.support_agent import SupportAgent
+from conftest import ShopAgent
+
+
+def test_two_close_intents_get_one_question_and_the_answer_resolves_it(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    asked = agent.ask("problem with my order")
+    assert asked.intent["route"] == "clarify"
+    assert " or " in asked.reply and asked.reply.endswith("?")
+    options = [a["label"] for a in asked.intent["alternatives"][:2]]
+    assert "delivery_problem" in options
+    resolved = agent.ask("the delivery", asked.conversation_id)
+    assert resolved.intent["source"] == "clarification"
+    assert resolved.intent["label"] in options
+
+
+def test_the_state_exposes_intent_details_but_the_reply_does_not(
+        shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("Do you deliver to Belgium?")
+    assert {"label", "confidence", "alternatives", "slots"} <= set(result.intent)
+    assert len(result.intent["alternatives"]) == 3
+    assert result.intent["label"] not in result.reply
+    assert "confidence" not in result.reply
+
+
+def _with_model(shop: ShopAgent, reply: str) -> SupportAgent:
+    model = FakeMessagesListChatModel(responses=[AIMessage(reply)] * 3)
+    context = replace(shop.agent.context, chat_model=model)
+    return SupportAgent(build_graph(MemorySaver()), context)
+
+
+def test_an_unsure_classifier_lets_the_llm_choose_a_described_intent(
+        shop_agent: ShopAgent) -> None:
+    agent = _with_model(shop_agent, '{"intent": "cancel_order", "confidence": 0.9}')
+    result = agent.ask("commande")
+    assert result.intent["source"] == "llm" and result.intent["label"] == "cancel_order"
+
+
+def test_an_invalid_llm_choice_is_ignored(shop_agent: ShopAgent) -> None:
+    agent = _with_model(shop_agent, '{"intent": "wire_me_money"}')
+    result = agent.ask("commande")
+    assert result.intent["source"] == "classifier"
