@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
@@ -25,6 +25,7 @@ from agents.action_texts import approval_reply, confirmation
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import missing_slots
+from agents.pii import masked_messages
 from agents.state import PendingTask, TurnState
 from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
@@ -125,7 +126,9 @@ def llm_requests(ctx: AgentContext, state: TurnState, conversation_id: str
     assert ctx.chat_model is not None
     model = ctx.chat_model.bind_tools(tool_schemas())
     system = SystemMessage(prompts.ACTION_SYSTEM.format(company=ctx.bot.company))
-    history = state.get("messages", [])[-(2 * ctx.history_turns):]
+    history: list[BaseMessage] = list(state.get("messages", [])[-(2 * ctx.history_turns):])
+    if ctx.mask_pii_for_llm:
+        history = masked_messages(history)
     message = model.invoke([system, *history])
     requests = []
     for call in getattr(message, "tool_calls", []) or []:

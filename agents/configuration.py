@@ -27,6 +27,8 @@ class AgentContext:
     bot: BotConfig = field(default_factory=BotConfig)
     chat_model: Any | None = None
     tenant: str = "default"
+    mask_pii_for_llm: bool = True
+    """Mask emails, phones, cards, IBANs and addresses before text goes to the chat model."""
     top_k: int = 5
     min_confidence: float = 0.40
     lexical_bonus: float = 0.06

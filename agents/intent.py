@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from agents import prompts
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
+from agents.pii import mask_pii
 from agents.slots import extract_slots
 from agents.state import IntentResult, PendingTask, TurnState
 
@@ -69,7 +70,8 @@ def choose_with_llm(ctx: AgentContext, text: str) -> IntentChoice | None:
     system = SystemMessage(prompts.INTENT_SYSTEM.format(company=ctx.bot.company,
                                                         intents=catalogue))
     try:
-        raw = ctx.chat_model.invoke([system, HumanMessage(text)])  # type: ignore[union-attr]
+        shown = mask_pii(text).text if ctx.mask_pii_for_llm else text
+        raw = ctx.chat_model.invoke([system, HumanMessage(shown)])  # type: ignore[union-attr]
         content = raw.text if isinstance(raw.text, str) else str(raw.content)
         match = re.search(r"\{.*\}", content, re.DOTALL)
         choice = IntentChoice.model_validate(json.loads(match.group(0) if match else content))

@@ -22,6 +22,7 @@ from agents import prompts
 from agents.action_texts import outcome_reply
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
+from agents.pii import masked_messages
 from agents.state import Citation, TurnState
 from knowledge.chunking import split_sentences
 from knowledge.embeddings import Embedder
@@ -143,6 +144,8 @@ def llm_answer(ctx: AgentContext, state: TurnState, passages: list[dict[str, Any
     ))
     history: Sequence[BaseMessage] = state.get("messages", [])[-(2 * ctx.history_turns):]
     assert ctx.chat_model is not None
+    if ctx.mask_pii_for_llm:
+        history = masked_messages(history)
     result = ctx.chat_model.invoke([system, *history])
     reply = result.text if isinstance(result.text, str) else str(result.content)
     cited = sorted({int(n) for n in _CITE.findall(reply) if 1 <= int(n) <= len(passages)})

@@ -140,6 +140,7 @@ class SupportRuntime:
             top_k=settings.top_k, min_confidence=settings.answer_min_confidence,
             lexical_bonus=settings.lexical_bonus, language_offsets=settings.language_offsets,
             max_message_chars=settings.max_message_chars,
+            mask_pii_for_llm=settings.mask_pii_for_llm,
         )
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
 

@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_temperature: float = 0.0
     llm_timeout_s: float = 30.0
+    mask_pii_for_llm: bool = True
 
     # Identity and access. The site signs a user id with `identity_secret`
     # (HMAC-SHA256, as Intercom's identity verification); server-to-server calls and the

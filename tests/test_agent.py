@@ -156,3 +156,11 @@ def test_a_failing_llm_falls_back_to_the_offline_answer(demo_runtime: SupportRun
     result = SupportAgent(build_graph(), context).ask("How much is express shipping?")
     assert result.responder == "offline" and result.citations
     assert "12.90" in result.reply
+
+
+def test_pii_is_masked_before_the_chat_model_sees_it(
+        llm_agent: tuple[SupportAgent, RecordingFakeModel]) -> None:
+    agent, model = llm_agent
+    agent.ask("How much is express shipping? I'm jane.doe@example.com, +33 6 12 34 56 78")
+    sent = model.seen[0][-1].content
+    assert "jane.doe@example.com" not in sent and "[EMAIL]" in sent and "[PHONE]" in sent
