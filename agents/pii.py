@@ -89,6 +89,14 @@ class PiiLogFilter(logging.Filter):
         return True
 
 
+def install_log_masking() -> None:
+    """Add the PII filter to the handlers of the root and uvicorn loggers (idempotent)."""
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, PiiLogFilter) for f in handler.filters):
+                handler.addFilter(PiiLogFilter())
+
+
 def masked_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """Copies of the conversation with PII masked in what the customer wrote."""
     out: list[BaseMessage] = []

@@ -208,11 +208,15 @@ def _serve(runtime: Any, host: str, port: int, help_dir: Path | None = None,
            demo: bool = False) -> None:
     import uvicorn
 
+    from agents.pii import install_log_masking
     from channels.app import create_app
 
     console.print(f"supportgraph is listening on [bold]http://{host}:{port}/[/]")
-    uvicorn.run(create_app(runtime, help_dir=help_dir, demo=demo), host=host, port=port,
-                log_level="warning")
+    config = uvicorn.Config(create_app(runtime, help_dir=help_dir, demo=demo), host=host,
+                            port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    install_log_masking()
+    server.run()
 
 
 @app.command()
