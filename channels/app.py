@@ -473,6 +473,9 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
         require_admin(request)
         return await _decide(approval_id, decision, False)
 
+    from channels.assist import assist_router
+
+    app.include_router(assist_router(runtime, ProblemError))
     return app
 
 

@@ -149,16 +149,15 @@ class EmbedderAsLangChain(Embeddings):
 
 
 def _quiet_import() -> Any:
+    """ragas' metric modules by name: `ragas.metrics` rebinds some module names to metric
+    instances (e.g. `_context_precision`), so `import ... as` would get the instance."""
+    import importlib
+
+    names = ("_context_precision", "_context_recall", "_string", "_answer_similarity",
+             "_faithfulness", "_answer_relevance", "_nv_metrics")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import ragas.metrics._answer_relevance as relevance
-        import ragas.metrics._answer_similarity as similarity
-        import ragas.metrics._context_precision as precision
-        import ragas.metrics._context_recall as recall
-        import ragas.metrics._faithfulness as faithfulness
-        import ragas.metrics._nv_metrics as nv
-        import ragas.metrics._string as string
-    return precision, recall, string, similarity, faithfulness, relevance, nv
+        return tuple(importlib.import_module(f"ragas.metrics.{n}") for n in names)
 
 
 class RagasMetrics:

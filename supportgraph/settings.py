@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # approvals API use `Authorization: Bearer <admin_api_key>`.
     identity_secret: str | None = None
     admin_api_key: str | None = None
+    cors_origins: list[str] = Field(default_factory=list, description="Sites allowed to call "
+                                    "the API from a browser (the widget), e.g. "
+                                    "'[\"https://shop.example\"]'")
 
     # Server
     host: str = "127.0.0.1"

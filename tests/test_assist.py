@@ -14,8 +14,7 @@ import uvicorn
 from sqlmodel import Session, select
 
 from agents.assist import suggest
-from channels.app import ProblemError, create_app
-from channels.assist import assist_router
+from channels.app import create_app
 from supportgraph.runtime import SupportRuntime
 from tools.records import ActionExecution
 
@@ -54,7 +53,6 @@ def assist_url(demo_runtime: SupportRuntime) -> Iterator[str]:
                               settings=SimpleNamespace(admin_api_key="staff-key",
                                                        max_message_chars=4000))
     app = create_app(runtime)  # type: ignore[arg-type]
-    app.include_router(assist_router(runtime, ProblemError))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from conftest import ShopAgent
 from sqlmodel import Session, select
 
+from conftest import ShopAgent
 from tools.shop.models import Order, Refund
 
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import ShopAgent
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import MemorySaver
@@ -16,6 +15,7 @@ from sqlmodel import Session, select
 
 from agents.graph import build_graph
 from agents.support_agent import SupportAgent
+from conftest import ShopAgent
 from tools.shop.models import Order, Refund
 
 

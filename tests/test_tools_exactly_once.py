@@ -10,10 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import SHOP_NOW, SHOP_TODAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from conftest import SHOP_NOW, SHOP_TODAY
 from supportgraph.db import session_scope
 from tools.actions import ActionOutcome, ActionRequest, Identity
 from tools.backend import BackendUnavailable, OrderView

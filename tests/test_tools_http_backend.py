@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from conftest import SHOP_NOW, SHOP_TODAY
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from conftest import SHOP_NOW, SHOP_TODAY
 from tools.actions import ActionRequest, Identity
 from tools.backend import (
     BackendRejected,

@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import SHOP_NOW, SHOP_TODAY
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from conftest import SHOP_NOW, SHOP_TODAY
 from tools.actions import ALL_TOOLS, ActionRequest, Identity
 from tools.backend import ItemView, OrderView
 from tools.demo_backend import DemoShopBackend

@@ -216,9 +216,11 @@
 
   Widget.prototype.url = function (path) { return this.server + path; };
 
-  Widget.prototype.identity = function (body) {
+  /** The request body with the signed-in customer; `speak`: with the language of the
+   * words the server says on the customer's behalf (confirm, handoff). */
+  Widget.prototype.identity = function (body, speak) {
     if (this.userId) { body.customer_id = this.userId; body.user_hash = this.userHash; }
-    body.language = this.state.language || this.lang;
+    if (speak) body.language = this.state.language || this.lang;
     return body;
   };
 
@@ -560,8 +562,8 @@
     var base = "/v1/conversations/" + encodeURIComponent(id);
     if (item.kind === "message") return this.stream(base, item);
     var r = item.kind === "confirm"
-      ? await this.post(base + "/confirm", this.identity({ confirmed: item.confirmed }))
-      : await this.post(base + "/handoff", this.identity({}));
+      ? await this.post(base + "/confirm", this.identity({ confirmed: item.confirmed }, true))
+      : await this.post(base + "/handoff", this.identity({}, true));
     if (!r.ok) throw await this.problem(r);
     var reply = await r.json();
     if (item.kind === "handoff") this.state.handoff = true;
