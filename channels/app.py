@@ -476,6 +476,9 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
     from channels.assist import assist_router
 
     app.include_router(assist_router(runtime, ProblemError))
+    from channels.registry import mount_channels
+
+    mount_channels(app, runtime)
     return app
 
 

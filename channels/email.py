@@ -39,7 +39,7 @@ _SEPARATOR = re.compile(r"^\s*(-{2,}\s*(Original Message|Message d'origine|Urspr
 _HEADER_FROM = re.compile(r"^\s*(From|De|Von)\s*:\s*\S", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^\s*(Sent|Date|Envoyé|Gesendet|To|À|An|Subject|Objet)\s*:",
                           re.IGNORECASE)
-_SIGNATURE = re.compile(r"^(--|-- |—)$|^\s*(Sent from my\s.+|Sent from (Outlook|Mail|Yahoo)\b.*"
+_SIGNATURE = re.compile(r"^(--|-- )$|^\s*(Sent from my\s.+|Sent from (Outlook|Mail|Yahoo)\b.*"
                         r"|Get Outlook for\s.+|Envoyé de mon\s.+|Envoyé depuis\s.+"
                         r"|Von meinem\s.+gesendet)\s*$", re.IGNORECASE)
 _NO_REPLY = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply)\b", re.IGNORECASE)
@@ -203,7 +203,7 @@ class EmailChannel(Channel):
         references = [*target.get("references", []), target["message_id"]][-20:]
         message["References"] = " ".join(f"<{r}>" for r in references)
         message["Auto-Submitted"] = "auto-replied"
-        message.set_content(outbound.text)
+        message.set_content(outbound.text, cte="quoted-printable")
         return message
 
     def send(self, outbound: OutboundMessage) -> str | None:

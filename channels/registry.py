@@ -76,6 +76,8 @@ def mount_channels(app: FastAPI, runtime: RuntimeLike, settings: Any = None, *,
     """Add POST /channels/{name}/{route} for each enabled channel; returns them."""
     settings = settings if settings is not None else getattr(runtime, "settings", None)
     mounted = channels if channels is not None else enabled_channels(settings)
+    if not mounted:
+        return []
     db = store if store is not None else ChannelStore.for_settings(settings)
     for channel in mounted:
         _mount(app, runtime, channel, db)

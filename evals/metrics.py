@@ -82,15 +82,16 @@ def quote_in_text(quote: str, text: str) -> bool:
 class StoreChunks:
     """Chunk texts of a document, read from the vector store by filtering on its doc_id."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder, tenant: str | None = None,
-                 limit: int = 1000) -> None:
-        self.store, self.embedder, self.tenant, self.limit = store, embedder, tenant, limit
+    def __init__(self, store: VectorStore, tenant: str | None = None, limit: int = 1000) -> None:
+        self.store, self.tenant, self.limit = store, tenant, limit
         self._cache: dict[str, dict[str, str]] = {}
 
     def chunks(self, doc_id: str) -> dict[str, str]:
         """{chunk id: text} of every stored chunk of `doc_id` (empty when unknown)."""
         if doc_id not in self._cache:
-            vector = [float(x) for x in self.embedder.embed_query(doc_id)]
+            # Any vector will do: the filter selects the document's chunks and the limit
+            # exceeds their number, so nothing is embedded for the lookup.
+            vector = [1.0] + [0.0] * (self.store.dim - 1)
             hits = self.store.query(dense=vector, sparse=None, mode="dense", limit=self.limit,
                                     search_filter=SearchFilter(doc_ids=(doc_id,),
                                                                tenant=self.tenant))

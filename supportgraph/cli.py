@@ -463,6 +463,7 @@ def _run_rag(runtime: Any, dataset: Path, items: list[Any], judge_name: str | No
     from langgraph.checkpoint.memory import MemorySaver
 
     from agents.graph import build_graph
+    from agents.retrieve import search_preferring_language
     from agents.support_agent import SupportAgent
     from evals.datasets import DatasetError
     from evals.metrics import RagasMetrics, StoreChunks
@@ -474,11 +475,16 @@ def _run_rag(runtime: Any, dataset: Path, items: list[Any], judge_name: str | No
     except DatasetError as exc:
         fail(str(exc))
     metrics = RagasMetrics(kb.embedder, judge_model)
-    chunks = StoreChunks(kb.store, kb.embedder, runtime.settings.tenant)
+    chunks = StoreChunks(kb.store, runtime.settings.tenant)
     agent = SupportAgent(build_graph(MemorySaver()), runtime.context)
+
+    def retrieve(question: str, language: str) -> list[dict[str, Any]]:
+        return search_preferring_language(runtime.context, question, language)[0]
+
     with progress_bar() as progress:
         return run_rag_eval(agent, items, metrics, chunks, judge=judge_name,
-                            dataset=str(dataset), progress=_tracked(progress))
+                            dataset=str(dataset), retrieve=retrieve,
+                            progress=_tracked(progress))
 
 
 def _apply_gate(report: dict[str, Any], baseline: Path | None, previous: dict[str, Any] | None,
@@ -505,7 +511,8 @@ def _print_rag(report: dict[str, Any]) -> None:
         table.add_row(m, *("-" if v is None else f"{v:.3f}" for v in values))
     console.print(table)
     console.print(f"[dim]p50 {s['p50_latency_ms']:.0f} ms, p95 {s['p95_latency_ms']:.0f} ms "
-                  f"per turn; {s['citations']} citations, {s['invalid_citations']} invalid; "
+                  f"per turn; {s.get('cpu_seconds', 0.0):.1f} s CPU; {s['citations']} citations, "
+                  f"{s['invalid_citations']} invalid; "
                   f"judge: {report.get('judge') or 'none'}[/]", highlight=False)
 
 

@@ -160,6 +160,23 @@ class Settings(BaseSettings):
                                     "the API from a browser (the widget), e.g. "
                                     "'[\"https://shop.example\"]'")
 
+    # Channels (channels/registry.py): a channel is enabled when its settings are set.
+    public_url: str | None = None
+    """e.g. https://support.example.com: citations in Slack and email get absolute links."""
+    channels_timeout_s: float = 10.0
+    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = None
+    slack_api_base: str = "https://slack.com/api"
+    email_smtp_host: str | None = None
+    email_smtp_port: int = 587
+    email_smtp_username: str | None = None
+    email_smtp_password: str | None = None
+    email_smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    email_from: str | None = None
+    email_inbound_secret: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
     # Server
     host: str = "127.0.0.1"
     port: int = 8000

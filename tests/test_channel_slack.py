@@ -154,10 +154,11 @@ def dm(channel: str, text: str, ts: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_url_verification_returns_the_challenge(client: httpx.Client) -> None:
-    response = post_event(client, {"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "type": "url_verification",
-                                   "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    response = post_event(client, {"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+                                   "type": "url_verification", "challenge": challenge})
     assert response.status_code == 200
-    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    assert response.json() == {"challenge": challenge}
 
 
 def test_a_signed_dm_gets_one_cited_reply_in_that_dm(client: httpx.Client,
