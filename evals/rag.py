@@ -154,6 +154,7 @@ class RagRow:
     citations: list[dict[str, Any]]
     passages: list[dict[str, Any]]
     intent: str
+    route: str
     responder: str
     declined: bool
     latency_ms: float
@@ -168,6 +169,18 @@ class RagRow:
         values = [v for k in keys if (v := self.scores.get(k)) is not None]
         return statistics.fmean(values) if values else 1.0
 
+    @property
+    def outcome(self) -> str:
+        """What the turn did: answered (cited), declined, clarify (asked which of two
+        intents), action (asked for an order number or ran a tool), or other."""
+        if self.citations:
+            return "answered"
+        if self.declined:
+            return "declined"
+        if self.route == "clarify":
+            return "clarify"
+        return "action" if self.route.startswith("action") else "other"
+
     def to_dict(self) -> dict[str, Any]:
         i = self.item
         return {
@@ -175,7 +188,8 @@ class RagRow:
             "category": i.category, "answerable": i.answerable, "reference": i.reference,
             "reference_facts": list(i.reference_facts),
             "reference_doc_ids": list(i.reference_doc_ids), "reply": self.reply,
-            "declined": self.declined, "intent": self.intent, "responder": self.responder,
+            "declined": self.declined, "outcome": self.outcome, "intent": self.intent,
+            "route": self.route, "responder": self.responder,
             "latency_ms": round(self.latency_ms, 1),
             "retrieved_doc_ids": ranked_doc_ids(self.passages)[:RECALL_K],
             "citations": [{k: c.get(k) for k in ("index", "doc_id", "chunk_id", "quote")}
@@ -197,7 +211,8 @@ def score_turn(item: RagItem, turn: Any, metrics: RagasMetrics, chunks: StoreChu
     passages = list(turn.passages)
     declined = is_declined(turn.reply, citations, turn.handoff_offered)
     row = RagRow(item, turn.reply, item.language or turn.language, citations, passages,
-                 str(turn.intent.get("label", "")), turn.responder, declined, turn.latency_ms)
+                 str(turn.intent.get("label", "")), str(turn.intent.get("route", "")),
+                 turn.responder, declined, turn.latency_ms)
     scores = row.scores
     retrieved = ranked_doc_ids(passages)[:RECALL_K]
     if item.answerable:
@@ -254,6 +269,8 @@ def summarise(rows: Sequence[RagRow], seconds: float, *, judge: str | None = Non
         "answerable": sum(r.item.answerable for r in rows),
         "unanswerable": sum(not r.item.answerable for r in rows),
         "citations": cited, "invalid_citations": cited - valid,
+        "outcomes": {o: sum(r.outcome == o for r in rows) for o in
+                     ("answered", "declined", "clarify", "action", "other")},
         "p50_latency_ms": round(percentile(latencies, 0.5), 1),
         "p95_latency_ms": round(percentile(latencies, 0.95), 1),
         "seconds": round(seconds, 2),

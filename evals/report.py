@@ -133,7 +133,8 @@ def rag_sections(report: dict[str, Any]) -> str:
            f'{s["unanswerable"]} not answerable) from {esc(report.get("dataset"))}; '
            f'{s["seconds"]:.1f} s, p50 {s["p50_latency_ms"]:.0f} ms, p95 '
            f'{s["p95_latency_ms"]:.0f} ms per turn; judge model: '
-           f'{esc(report.get("judge") or "none (LLM-judged metrics skipped)")}.</p>']
+           f'{esc(report.get("judge") or "none (LLM-judged metrics skipped)")}; outcomes: '
+           f'{esc(", ".join(f"{k} {v}" for k, v in s.get("outcomes", {}).items()))}.</p>']
     out.append("<h2>Summary</h2>")
     sources = report.get("metric_sources", {})
     out.append(table(["metric", "value", "computed by"],
@@ -189,7 +190,8 @@ def _case(row: dict[str, Any]) -> str:
     return (f"<div class='case'><p><b>{esc(row['id'])}</b> "
             f"<span class='muted'>line {row['line']} · {esc(row['language'])} · "
             f"{esc(row['category'])} · {'answerable' if row['answerable'] else 'not answerable'}"
-            f" · intent {esc(row['intent'])} · overall {row['overall']:.2f}</span></p>"
+            f" · intent {esc(row['intent'])} · outcome {esc(row.get('outcome'))} · overall "
+            f"{row['overall']:.2f}</span></p>"
             f"<p><b>Question:</b> {esc(row['question'])}</p>"
             f"<p><b>Answer:</b></p><pre>{esc(row['reply'])}</pre>"
             f"<p><b>Reference:</b> {esc(row['reference'] or '–')} "

@@ -501,8 +501,7 @@ def _apply_gate(report: dict[str, Any], baseline: Path | None, previous: dict[st
 
 def _print_rag(report: dict[str, Any]) -> None:
     s = report["summary"]
-    table = Table(title=f"RAG: {s['questions']} questions ({s['answerable']} answerable, "
-                        f"{s['unanswerable']} not) in {s['seconds']:.1f} s")
+    table = Table(title=f"RAG: {s['questions']} questions, {s['seconds']:.0f} s")
     langs = list(report["by_language"])
     for col in ("metric", "all", *langs):
         table.add_column(col, justify="left" if col == "metric" else "right")
@@ -512,7 +511,8 @@ def _print_rag(report: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"[dim]p50 {s['p50_latency_ms']:.0f} ms, p95 {s['p95_latency_ms']:.0f} ms "
                   f"per turn; {s.get('cpu_seconds', 0.0):.1f} s CPU; {s['citations']} citations, "
-                  f"{s['invalid_citations']} invalid; "
+                  f"{s['invalid_citations']} invalid; outcomes "
+                  f"{', '.join(f'{k} {v}' for k, v in s.get('outcomes', {}).items())}; "
                   f"judge: {report.get('judge') or 'none'}[/]", highlight=False)
 
 

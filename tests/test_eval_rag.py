@@ -204,7 +204,8 @@ def test_the_demo_set_is_valid_and_has_the_promised_shape() -> None:
 # ----------------------------------------------------------------------------- our metrics
 
 def test_normalise_ignores_case_whitespace_emphasis_and_list_markers() -> None:
-    assert normalise("The link is **valid for\n 30 minutes**.") == "the link is valid for 30 minutes."
+    text = "The link is **valid for\n 30 minutes**."
+    assert normalise(text) == "the link is valid for 30 minutes."
     assert normalise("- __Gift cards__: `never` *refunded*") == "gift cards: never refunded"
     assert normalise("12,90\u00a0€ l’étiquette") == "12,90 € l'étiquette"
 
@@ -327,7 +328,8 @@ def test_a_failing_judge_is_reported_per_row_and_does_not_stop_the_run() -> None
 def _turn(reply: str, citations: list[dict[str, Any]], passages: list[dict[str, Any]],
           handoff: bool = False) -> Any:
     return SimpleNamespace(reply=reply, citations=citations, passages=passages, language="en",
-                           intent={"label": "shipping_info"}, responder="offline",
+                           intent={"label": "shipping_info", "route": "answer"},
+                           responder="offline",
                            handoff_offered=handoff, latency_ms=12.0)
 
 
@@ -363,6 +365,8 @@ def test_summary_breakdowns_and_worst_cases() -> None:
     assert set(report["by_language"]) == {"en", "fr"}
     assert report["by_category"]["shipping"]["questions"] == 2
     assert report["worst"][:2] == ["q2", "q3"] and "q1" not in report["worst"]
+    assert s["outcomes"] == {"answered": 2, "declined": 1, "clarify": 0, "action": 0,
+                             "other": 0}
     assert [r["id"] for r in report["rows"]] == ["q1", "q2", "q3"]
     json.dumps(report)  # serialisable as is
 
