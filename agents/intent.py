@@ -116,7 +116,9 @@ def classify(ctx: AgentContext, text: str) -> IntentResult:
 
 
 def _ambiguous(ctx: AgentContext, result: IntentResult) -> list[str] | None:
-    """The two intents to ask about, when the classifier cannot tell them apart.
+    """The two intents to ask about, when the classifier cannot tell them apart and the
+    choice matters: one of them acts on an order and the other does something else (two
+    informational intents are both answered from the knowledge base anyway).
 
     Also when the message was judged out of scope only because no single intent was
     likely enough while two in-scope intents share most of the probability ("problem
@@ -130,7 +132,8 @@ def _ambiguous(ctx: AgentContext, result: IntentResult) -> list[str] | None:
     if oos in (first["label"], second["label"]):
         return None
     close = first["confidence"] - second["confidence"] < ctx.ambiguity_margin
-    if not close:
+    routes = {_route_of(ctx, first["label"]), _route_of(ctx, second["label"])}
+    if not close or not any(r.startswith("action:") for r in routes) or len(routes) < 2:
         return None
     if result["label"] == OUT_OF_SCOPE:
         plausible = first["confidence"] + second["confidence"] >= 0.35
@@ -240,5 +243,18 @@ def route_after_intent(state: TurnState) -> str:
     if route in {"answer", OUT_OF_SCOPE}:
         return "retrieve"
     if route.startswith("action:"):
-        return "respond" if result.get("missing_slots") else "act"
+        if not result.get("missing_slots"):
+            return "act"
+        return "retrieve" if is_question(last_customer_text(state)) else "respond"
     return "respond"
+
+
+_QUESTION_START = re.compile(
+    r"^\s*(how|why|what|when|where|which|who|can|could|do|does|is|are|will|would|should|"
+    r"comment|pourquoi|quand|combien|quel(le)?s?|est-ce|puis-je|peut-on|faut-il|dois-je)\b",
+    re.IGNORECASE)
+
+
+def is_question(text: str) -> bool:
+    """A policy question ("why is my refund taking longer?") rather than a request to act."""
+    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text))

@@ -177,7 +177,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         options = (state.get("pending") or {}).get("options", [])
         titles = [_intent_title(ctx, name, language) for name in options[:2]]
         reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
-    elif intent.get("missing_slots"):
+    elif intent.get("missing_slots") and not state.get("passages"):
         reply = prompts.ask_for_slot(intent["missing_slots"][0], language)
     elif route == "smalltalk":
         key = label if label in {"greeting", "thanks", "goodbye"} else "greeting"
@@ -199,7 +199,11 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
                                               ctx.retriever.embedder)
         if not citations and route == "out_of_scope":
             reply = prompts.text("out_of_scope", language, **values)
-        handoff = not citations
+        missing = intent.get("missing_slots")
+        if missing:
+            follow = prompts.ask_for_slot(missing[0], language)
+            reply = f"{reply}\n\n{follow}" if citations else follow
+        handoff = not citations and not missing
     return {"reply": reply, "citations": citations, "answered": bool(citations),
             "handoff_offered": handoff, "responder": responder,
             "messages": [AIMessage(reply, additional_kwargs={"citations": citations})]}

@@ -16,14 +16,14 @@ from conftest import ShopAgent
 def test_two_close_intents_get_one_question_and_the_answer_resolves_it(
         shop_agent: ShopAgent) -> None:
     agent = shop_agent.agent
-    asked = agent.ask("problem with my order")
+    asked = agent.ask("je veux ma commande")
     assert asked.intent["route"] == "clarify"
-    assert " or " in asked.reply and asked.reply.endswith("?")
+    assert " ou " in asked.reply and asked.reply.endswith("?")
     options = [a["label"] for a in asked.intent["alternatives"][:2]]
-    assert "delivery_problem" in options
-    resolved = agent.ask("the delivery", asked.conversation_id)
+    assert set(options) == {"cancel_order", "order_status"}
+    resolved = agent.ask("savoir où elle en est", asked.conversation_id)
     assert resolved.intent["source"] == "clarification"
-    assert resolved.intent["label"] in options
+    assert resolved.intent["label"] == "order_status"
 
 
 def test_the_state_exposes_intent_details_but_the_reply_does_not(
