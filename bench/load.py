@@ -55,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def conversation(client: httpx.AsyncClient, turns: int, rng: random.Random,
-                       latencies: list[float], errors: Counter[str]) -> None:
+                       latencies: list[float], errors: Counter[str], think: float) -> None:
     created = await client.post("/v1/conversations")
     if created.status_code != 201:
         errors[f"create {created.status_code}"] += 1
@@ -63,7 +63,10 @@ async def conversation(client: httpx.AsyncClient, turns: int, rng: random.Random
     cid = created.json()["conversation_id"]
     script = [rng.choice(OPENERS)] + [rng.choice(QUESTIONS) for _ in range(turns - 2)] + [
         rng.choice(CLOSERS)]
-    for text in script[:turns]:
+    await asyncio.sleep(rng.uniform(0, think))
+    for index, text in enumerate(script[:turns]):
+        if index and think:
+            await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
         started = time.perf_counter()
         try:
             response = await client.post(f"/v1/conversations/{cid}/messages", json={"text": text})
@@ -77,7 +80,7 @@ async def conversation(client: httpx.AsyncClient, turns: int, rng: random.Random
             errors["empty reply"] += 1
 
 
-async def drive(base: str, conversations: int, turns: int, seed: int
+async def drive(base: str, conversations: int, turns: int, seed: int, think: float
                 ) -> tuple[list[float], Counter[str], float]:
     rng = random.Random(seed)
     latencies: list[float] = []
@@ -86,9 +89,19 @@ async def drive(base: str, conversations: int, turns: int, seed: int
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(conversation(client, turns, random.Random(rng.random()),
-                                            latencies, errors) for _ in range(conversations)))
+                                            latencies, errors, think)
+                               for _ in range(conversations)))
         elapsed = time.perf_counter() - started
     return latencies, errors, elapsed
+
+
+async def warm_up(base: str) -> None:
+    """Ask every scripted text once, so the run measures a warm server (caches of query
+    and sentence embeddings filled), as a server is after its first minutes."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        cid = (await client.post("/v1/conversations")).json()["conversation_id"]
+        for text in QUESTIONS + OPENERS + CLOSERS:
+            await client.post(f"/v1/conversations/{cid}/messages", json={"text": text})
 
 
 def main() -> None:
@@ -98,6 +111,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="mean seconds a customer takes before the next message "
+                             "(0: closed loop, every reply immediately answered)")
     args = parser.parse_args()
     console = Console()
     tmp = None
@@ -111,8 +127,10 @@ def main() -> None:
     subprocess.run([str(BIN), "demo", "--prepare-only"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     port = free_port()
+    server_log = Path(tempfile.gettempdir()) / f"sg-load-server-{port}.log"
+    log_file = server_log.open("w")
     server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -124,9 +142,9 @@ def main() -> None:
                 time.sleep(0.5)
         else:
             raise SystemExit("server did not start")
-        asyncio.run(drive(base, 5, 2, args.seed + 1))
+        asyncio.run(warm_up(base))
         latencies, errors, elapsed = asyncio.run(
-            drive(base, args.conversations, args.turns, args.seed))
+            drive(base, args.conversations, args.turns, args.seed, args.think))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -134,6 +152,7 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "conversations": args.conversations, "turns_per_conversation": args.turns,
+        "think_s": args.think,
         "turns": len(latencies), "seconds": round(elapsed, 2),
         "turns_per_s": round(len(latencies) / elapsed, 2),
         "p50_ms": round(percentile(latencies, 0.50), 1),
@@ -144,7 +163,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     table = Table(title=f"Load: {args.conversations} concurrent conversations × {args.turns} "
-                        f"turns (offline responder, {os.cpu_count()} CPUs)")
+                        f"turns, think time {args.think} s (offline responder, "
+                        f"{os.cpu_count()} CPUs)")
     for col in ("turns", "seconds", "turns/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
         table.add_column(col, justify="right")
     table.add_row(str(result["turns"]), str(result["seconds"]), str(result["turns_per_s"]),
@@ -152,7 +172,7 @@ def main() -> None:
                   str(result["errors"]))
     console.print(table)
     if errors:
-        console.print(f"errors: {dict(errors)}")
+        console.print(f"errors: {dict(errors)} (server log: {server_log})")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,10 +48,17 @@ def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-@lru_cache(maxsize=16)
+_local = threading.local()
+
+
 def _stemmer(language: str) -> snowballstemmer.stemmer | None:
-    name = _SNOWBALL.get(language)
-    return snowballstemmer.stemmer(name) if name else None
+    """This thread's stemmer for `language`: Snowball stemmers keep state while working,
+    so threads must not share one."""
+    cache: dict[str, snowballstemmer.stemmer | None] = _local.__dict__.setdefault("stemmers", {})
+    if language not in cache:
+        name = _SNOWBALL.get(language)
+        cache[language] = snowballstemmer.stemmer(name) if name else None
+    return cache[language]
 
 
 @lru_cache(maxsize=200_000)
@@ -69,9 +77,14 @@ def tokenize(text: str, language: str, stopwords: frozenset[str] | None = None) 
         if word in stop or _strip_accents(word) in stop:
             continue
         words.append(word)
+    return [stem for word in words if (stem := _stem(language, word))]
+
+
+@lru_cache(maxsize=200_000)
+def _stem(language: str, word: str) -> str:
+    """The accent-free stem of one word (cached: the same words recur all day)."""
     stemmer = _stemmer(language)
-    stems = stemmer.stemWords(words) if stemmer is not None else words
-    return [_strip_accents(s) for s in stems if s]
+    return _strip_accents(stemmer.stemWord(word) if stemmer is not None else word)
 
 
 class BM25Encoder:
