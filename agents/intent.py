@@ -217,7 +217,7 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             result = fresh
     if result is None:
         result = classify(ctx, text)
-        options = _ambiguous(ctx, result)
+        options = None if is_question(text) else _ambiguous(ctx, result)
         if options is not None:
             result |= {"route": "clarify", "slots": found}
             return {"intent": result,

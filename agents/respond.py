@@ -36,6 +36,10 @@ MAX_QUOTE_CHARS = 520
 
 
 _MARKUP = re.compile(r"\*\*|__|`")
+_META = re.compile(r"\b(voici (comment|ce que|combien|les)|this (article|page|guide)|"
+                   r"here(?:'s| is) (how|what)|cet article|cette page|découvrez|"
+                   r"read on|lisez la suite)\b", re.IGNORECASE)
+"""Sentences about the article rather than about the answer ("here's how ...")."""
 
 
 def _sentences(passage_text: str) -> list[str]:
@@ -93,6 +97,7 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
         language = passages[rank].get("language", "en")
         overlap = len(query_ids & set(_terms.encode_document(sentence, language).indices))
         penalty = 0.15 if sentence.rstrip().endswith(("?", ":")) else 0.0
+        penalty += 0.12 if _META.search(sentence) else 0.0
         penalty += 0.05 if len(sentence) < 40 else 0.0
         specific = 0.04 if any(ch.isdigit() for ch in sentence) else 0.0
         weight = 0.03 if language == "en" else 0.06
@@ -103,7 +108,7 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
     used = 0
     for j in order:
         sentence = candidates[j][2]
-        if chosen and (scores[j] < best - 0.08 or used + len(sentence) > MAX_QUOTE_CHARS):
+        if chosen and (scores[j] < best - 0.1 or used + len(sentence) > MAX_QUOTE_CHARS):
             continue
         chosen.append(j)
         used += len(sentence)
