@@ -3,19 +3,14 @@ and conversations that survive a restart while waiting for a confirmation or a h
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, select
 
 from channels.app import create_app, sign_user
+from conftest import serve_app
 from knowledge.embeddings import Embedder
 from supportgraph.runtime import DEMO_BOT_CONFIG, SupportRuntime
 from supportgraph.settings import Settings
@@ -24,24 +19,6 @@ from tools.shop.seed import seed_demo_shop
 
 SMALL = Path(__file__).parent / "data" / "helpcenter_small"
 SECRET, ADMIN = "site-secret", "admin-key"
-
-
-@contextmanager
-def serve(runtime: SupportRuntime) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime, demo=True), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -74,7 +51,7 @@ def _refund_total(runtime: SupportRuntime, number: str) -> float:
 def test_a_forged_or_missing_signature_is_rejected(settings: Settings,
                                                    embedder: Embedder) -> None:
     runtime = _runtime(settings, embedder, seed=True)
-    with serve(runtime) as base:
+    with serve_app(create_app(runtime, demo=True)) as base:
         forged = httpx.post(f"{base}/v1/conversations/c1/messages", timeout=30,
                             json={"text": "refund CL-100101", "customer_id": "cus_001",
                                   "user_hash": sign_user("wrong", "cus_001")})
@@ -94,14 +71,14 @@ def test_a_forged_or_missing_signature_is_rejected(settings: Settings,
 def test_a_pending_confirmation_survives_a_restart(settings: Settings,
                                                    embedder: Embedder) -> None:
     first = _runtime(settings, embedder, seed=True)
-    with serve(first) as base:
+    with serve_app(create_app(first, demo=True)) as base:
         asked = httpx.post(f"{base}/v1/conversations/r1/messages", timeout=30,
                            json=_as("cus_001", "Please cancel my order CL-100118")).json()
     first.close()
     assert asked["awaiting_confirmation"]
     second = _runtime(settings, embedder)
     try:
-        with serve(second) as base:
+        with serve_app(create_app(second, demo=True)) as base:
             done = httpx.post(f"{base}/v1/conversations/r1/messages", timeout=30,
                               json=_as("cus_001", "yes")).json()
         assert done["action"]["status"] == "executed"
@@ -115,7 +92,7 @@ def test_a_pending_confirmation_survives_a_restart(settings: Settings,
 def test_an_approval_decided_after_a_restart_resumes_the_conversation(
         settings: Settings, embedder: Embedder) -> None:
     first = _runtime(settings, embedder, seed=True)
-    with serve(first) as base:
+    with serve_app(create_app(first, demo=True)) as base:
         httpx.post(f"{base}/v1/conversations/a1/messages", timeout=30,
                    json=_as("cus_008", "I want a refund for order CL-100111"))
         waiting = httpx.post(f"{base}/v1/conversations/a1/messages", timeout=30,
@@ -127,7 +104,7 @@ def test_an_approval_decided_after_a_restart_resumes_the_conversation(
 
     second = _runtime(settings, embedder)
     try:
-        with serve(second) as base:
+        with serve_app(create_app(second, demo=True)) as base:
             auth = {"Authorization": f"Bearer {ADMIN}"}
             pending = httpx.get(f"{base}/v1/approvals", headers=auth, timeout=30).json()
             assert [p["order_number"] for p in pending] == ["CL-100111"]

@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import html
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from channels.app import create_app
+from conftest import serve_app
 from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def base_url(demo_runtime: SupportRuntime) -> Iterator[str]:
-    port = _free_port()
-    app = create_app(demo_runtime, help_dir=DEMO_HELPCENTER)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(demo_runtime, help_dir=DEMO_HELPCENTER)) as url:
+        yield url
 
 
 def test_a_conversation_gets_a_cited_reply_and_keeps_its_history(base_url: str) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, select
 
 from agents.assist import suggest
 from channels.app import create_app
+from conftest import serve_app
 from supportgraph.runtime import SupportRuntime
 from tools.records import ActionExecution
 
@@ -52,19 +49,8 @@ def assist_url(demo_runtime: SupportRuntime) -> Iterator[str]:
                               actions=demo_runtime.actions,
                               settings=SimpleNamespace(admin_api_key="staff-key",
                                                        max_message_chars=4000))
-    app = create_app(runtime)  # type: ignore[arg-type]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(runtime)) as url:  # type: ignore[arg-type]
+        yield url
 
 
 def test_the_endpoint_needs_staff_credentials_and_a_valid_body(assist_url: str) -> None:

@@ -9,11 +9,8 @@ import email
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from email.message import Message
 from email.policy import default as default_policy
 from types import SimpleNamespace
@@ -21,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI
@@ -29,6 +25,7 @@ from fastapi import FastAPI
 from channels.base import ChannelStore, conversation_id_for
 from channels.email import reply_subject, strip_quoted
 from channels.registry import mount_channels
+from conftest import free_port, serve_app
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "inbound-secret-7c1e"
@@ -36,31 +33,6 @@ SENDER = "Cedar Lane Support <support@cedarlane.example>"
 PUBLIC_URL = "https://support.example.com"
 QUESTION = "How long do I have to return an item?"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
@@ -96,7 +68,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port(),
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(),
                             authenticator=_authenticate, auth_required=True,
                             auth_require_tls=False)
     controller.start()
@@ -114,7 +86,7 @@ def client(demo_runtime: SupportRuntime, mailbox: tuple[Mailbox, int]
     app = FastAPI()
     assert [c.name for c in mount_channels(app, demo_runtime, settings,
                                            store=ChannelStore())] == ["email"]
-    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         yield http
 
 

@@ -7,23 +7,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from channels.base import ChannelStore, OutboundMessage, conversation_id_for
 from channels.registry import mount_channels
 from channels.slack import SlackApiError, SlackChannel
+from conftest import serve_app
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -32,31 +29,6 @@ TEAM = "T0SLACK01"
 BOT_USER = "U0BOT0001"
 PUBLIC_URL = "https://support.example.com"
 QUESTION = "How long do I have to return an item?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
@@ -109,7 +81,7 @@ class FakeSlack:
 @pytest.fixture(scope="module")
 def slack() -> Iterator[tuple[FakeSlack, str]]:
     fake = FakeSlack()
-    with serve(fake.app) as url:
+    with serve_app(fake.app) as url:
         yield fake, f"{url}/api"
 
 
@@ -121,7 +93,7 @@ def client(demo_runtime: SupportRuntime, slack: tuple[FakeSlack, str]
     app = FastAPI()
     mounted = mount_channels(app, demo_runtime, settings, store=ChannelStore())
     assert [c.name for c in mounted] == ["slack"]
-    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         yield http
 
 

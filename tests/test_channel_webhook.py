@@ -6,18 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from importlib.metadata import EntryPoint
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -31,35 +27,11 @@ from channels.base import (
     handle,
 )
 from channels.registry import available_channels, enabled_channels, mount_channels
+from conftest import serve_app
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "webhook-secret-91ab"
 QUESTION = "How long do I have to return an item?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
@@ -98,7 +70,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[tuple[Receiver, str]]:
     rec = Receiver()
-    with serve(rec.app) as url:
+    with serve_app(rec.app) as url:
         yield rec, f"{url}/hooks/supportgraph"
 
 
@@ -109,7 +81,7 @@ def client(demo_runtime: SupportRuntime, receiver: tuple[Receiver, str]
     app = FastAPI()
     assert [c.name for c in mount_channels(app, demo_runtime, settings,
                                            store=ChannelStore())] == ["webhook"]
-    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         yield http
 
 

@@ -4,7 +4,6 @@ on a uvicorn server serving the demo help centre and a freshly seeded demo shop.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from agents.graph import build_graph
 from agents.support_agent import SupportAgent
 from channels.app import create_app, sign_user
 from channels.streaming import word_chunks
+from conftest import free_port
 from supportgraph.db import init_db, make_engine
 from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime, make_action_service
 from tools.shop.seed import seed_demo_shop
@@ -50,9 +50,7 @@ def shop_runtime(demo_runtime: SupportRuntime, directory: Path,
 
 
 def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
