@@ -83,12 +83,9 @@ def parse_address(raw: str) -> dict[str, str] | None:
     return address
 
 
-def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
-                    ) -> ActionRequest | None:
-    """The tool call implied by the intent and its slots."""
-    intent = state.get("intent", {})
-    tool = intent.get("route", "").removeprefix("action:")
-    slots = intent.get("slots", {})
+def args_from_slots(ctx: AgentContext, tool: str, slots: dict[str, Any], text: str
+                    ) -> dict[str, Any] | None:
+    """The arguments of `tool` from the intent agent's slots; None when some are missing."""
     args: dict[str, Any] = {}
     if tool in {"get_order_status", "cancel_order", "refund_order", "update_shipping_address"}:
         if "order_number" not in slots:
@@ -99,9 +96,9 @@ def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
             args["item_names"] = [slots["item"]]
         if slots.get("amount"):
             args["amount"] = slots["amount"]
-        args["reason"] = last_customer_text(state)[:300]
+        args["reason"] = text[:300]
     elif tool == "cancel_order":
-        args["reason"] = last_customer_text(state)[:300]
+        args["reason"] = text[:300]
     elif tool == "update_shipping_address":
         address = parse_address(slots.get("address", ""))
         if address is None or ctx.actions is None:
@@ -113,6 +110,17 @@ def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
     elif tool == "list_recent_orders":
         args["limit"] = 5
     elif tool not in {"get_order_status", "create_ticket", "handoff_to_human"}:
+        return None
+    return args
+
+
+def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
+                    ) -> ActionRequest | None:
+    """The tool call implied by the intent and its slots."""
+    intent = state.get("intent", {})
+    tool = intent.get("route", "").removeprefix("action:")
+    args = args_from_slots(ctx, tool, intent.get("slots", {}), last_customer_text(state))
+    if args is None:
         return None
     return ActionRequest(tool=tool, args=args, conversation_id=conversation_id,
                          identity=identity_of(state), source="offline")

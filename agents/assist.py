@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from agents import prompts
-from agents.act import parse_address
+from agents.act import args_from_slots
 from agents.action_texts import REFUSALS
 from agents.configuration import AgentContext
 from agents.intent import OUT_OF_SCOPE, classify, missing_slots
@@ -68,18 +68,8 @@ def _proposed_action(ctx: AgentContext, intent: dict[str, Any], slots: dict[str,
     if not route.startswith("action:") or ctx.actions is None:
         return None
     tool = route.removeprefix("action:")
-    args: dict[str, Any] = {}
-    if "order_number" in slots:
-        args["order_number"] = slots["order_number"]
-    if tool == "refund_order":
-        if slots.get("item"):
-            args["item_names"] = [slots["item"]]
-        if slots.get("amount"):
-            args["amount"] = slots["amount"]
-    if tool == "update_shipping_address" and slots.get("address"):
-        args.update(parse_address(slots["address"]) or {})
-    if tool == "list_recent_orders":
-        args["limit"] = 5
+    args = args_from_slots(ctx, tool, slots, "") or {
+        k: v for k, v in slots.items() if k == "order_number"}
     identity = Identity(customer_id=customer_id, verified=customer_id is not None)
     preview = ctx.actions.preview(ActionRequest(tool=tool, args=args, identity=identity,
                                                 conversation_id=conversation_id,
