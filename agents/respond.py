@@ -163,6 +163,20 @@ def _intent_title(ctx: AgentContext, name: str, language: str) -> str:
     return spec.title(language) if spec else name.replace("_", " ")
 
 
+def _open_handoff_ticket(ctx: AgentContext, state: TurnState) -> dict[str, Any] | None:
+    """A handoff ticket so the conversation shows up for human agents (once per request)."""
+    conversation_id = str(state.get("conversation_id") or "")
+    if ctx.actions is None or not conversation_id:
+        return None
+    try:
+        ticket = ctx.actions.handoff_to_human(conversation_id, last_customer_text(state)[:500],
+                                              customer_id=state.get("customer_id"))
+    except Exception:
+        log.exception("could not open a handoff ticket")
+        return None
+    return {k: str(v) for k, v in ticket.items()}
+
+
 def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     language = state.get("language") or ctx.bot.default_language
@@ -170,6 +184,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     route, label = intent.get("route", "answer"), intent.get("label", "question")
     values = {"company": ctx.bot.company, "bot_name": ctx.bot.name}
     citations: list[Citation] = []
+    action_record: dict[str, Any] | None = None
     responder = "offline"
     handoff = False
     action = state.get("action")
@@ -178,6 +193,10 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         handoff = action.get("status") == "failed"
     elif route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
+        ticket = _open_handoff_ticket(ctx, state)
+        if ticket:
+            action_record = {"tool": "handoff_to_human", "status": "executed",
+                             "code": "handoff", "result": ticket}
     elif route == "clarify":
         options = (state.get("pending") or {}).get("options", [])
         titles = [_intent_title(ctx, name, language) for name in options[:2]]
@@ -209,6 +228,10 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             follow = prompts.ask_for_slot(missing[0], language)
             reply = f"{reply}\n\n{follow}" if citations else follow
         handoff = not citations and not missing
-    return {"reply": reply, "citations": citations, "answered": bool(citations),
-            "handoff_offered": handoff, "responder": responder,
-            "messages": [AIMessage(reply, additional_kwargs={"citations": citations})]}
+    update: dict[str, Any] = {
+        "reply": reply, "citations": citations, "answered": bool(citations),
+        "handoff_offered": handoff, "responder": responder,
+        "messages": [AIMessage(reply, additional_kwargs={"citations": citations})]}
+    if action_record is not None:
+        update["action"] = action_record
+    return update

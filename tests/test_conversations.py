@@ -115,3 +115,14 @@ def test_a_question_intent_is_answered_from_the_knowledge_base(shop_agent: ShopA
     result = shop_agent.agent.ask("how long is your return window?")
     assert result.intent["route"] == "answer" and result.citations
     assert "30 days" in result.reply
+
+
+def test_asking_for_a_human_opens_a_handoff_ticket(shop_agent: ShopAgent) -> None:
+    from tools.records import Ticket
+
+    result = shop_agent.agent.ask("I want to talk to a real person please", customer_id="cus_001")
+    assert result.intent["route"] == "handoff" and result.handoff_offered
+    with Session(shop_agent.engine) as session:
+        tickets = session.exec(select(Ticket).where(
+            Ticket.conversation_id == result.conversation_id)).all()
+    assert [t.kind for t in tickets] == ["handoff"]
