@@ -4,7 +4,6 @@ on a uvicorn server serving the demo help centre and a freshly seeded demo shop.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from langgraph.checkpoint.memory import MemorySaver
 from sqlmodel import Session
 
@@ -22,7 +20,7 @@ from agents.graph import build_graph
 from agents.support_agent import SupportAgent
 from channels.app import create_app, sign_user
 from channels.streaming import word_chunks
-from conftest import free_port
+from conftest import serve_app
 from supportgraph.db import init_db, make_engine
 from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime, make_action_service
 from tools.shop.seed import seed_demo_shop
@@ -49,29 +47,12 @@ def shop_runtime(demo_runtime: SupportRuntime, directory: Path,
                            settings=settings, actions=actions, engine=engine)
 
 
-def start_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def base_url(demo_runtime: SupportRuntime,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     runtime = shop_runtime(demo_runtime, tmp_path_factory.mktemp("streaming"), [SHOP_ORIGIN])
-    server, thread, base = start_server(create_app(runtime, help_dir=DEMO_HELPCENTER,
-                                                   demo=True))
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(runtime, help_dir=DEMO_HELPCENTER, demo=True)) as base:
+        yield base
     runtime.engine.dispose()
 
 
@@ -254,13 +235,9 @@ def test_the_widget_store_page_and_openapi_are_served(base_url: str) -> None:
 def test_without_cors_origins_no_cors_headers(demo_runtime: SupportRuntime,
                                               tmp_path: Path) -> None:
     runtime = shop_runtime(demo_runtime, tmp_path)
-    server, thread, base = start_server(create_app(runtime))
-    try:
+    with serve_app(create_app(runtime)) as base:
         response = httpx.post(f"{base}/v1/conversations", headers={"Origin": SHOP_ORIGIN},
                               timeout=10)
         assert response.status_code == 201
         assert "access-control-allow-origin" not in response.headers
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         runtime.engine.dispose()

@@ -30,7 +30,9 @@ sync_api = pytest.importorskip("playwright.sync_api",
 expect = sync_api.expect
 
 # The same server set-up as the streaming API tests: an own shop, an identity secret.
-from test_streaming import shop_runtime, start_server  # noqa: E402
+from test_streaming import shop_runtime  # noqa: E402
+
+from conftest import serve_app  # noqa: E402
 
 # Records the length of the newest reply's text at every change, to see it grow.
 WATCH_REPLY = """() => {
@@ -47,11 +49,8 @@ WATCH_REPLY = """() => {
 def base_url(demo_runtime: SupportRuntime,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     runtime = shop_runtime(demo_runtime, tmp_path_factory.mktemp("widget"))
-    server, thread, base = start_server(create_app(runtime, help_dir=DEMO_HELPCENTER,
-                                                   demo=True))
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(runtime, help_dir=DEMO_HELPCENTER, demo=True)) as base:
+        yield base
     runtime.engine.dispose()
 
 
