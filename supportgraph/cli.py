@@ -255,6 +255,8 @@ def demo(
     if not settings.admin_api_key:
         settings = settings.with_overrides(admin_api_key=secrets.token_urlsafe(18))
         console.print(f"approvals API key for this demo run: [bold]{settings.admin_api_key}[/]")
+    console.print("[dim]loading the embedding model and the intent classifier (the first run "
+                  "trains it: about a minute)...[/]")
     runtime = _open_runtime(settings)
     try:
         ensure_demo(runtime)
