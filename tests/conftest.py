@@ -133,14 +133,21 @@ class ShopAgent:
     actions: ActionService
 
 
-@pytest.fixture
-def shop_agent(tmp_path: Path, demo_runtime: SupportRuntime) -> Iterator[ShopAgent]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+def seeded_shop_agent(demo_runtime: SupportRuntime, directory: Path) -> ShopAgent:
+    """The demo agent (offline path) over its own freshly seeded shop in `directory`, so
+    actions in one test never touch another's data."""
+    engine = make_engine(f"sqlite:///{directory / 'shop.db'}")
     init_db(engine)
     with Session(engine) as session:
         seed_demo_shop(session)
         session.commit()
     actions = make_action_service(demo_runtime.settings, demo_runtime.bot, engine)
     context = replace(demo_runtime.context, actions=actions, chat_model=None)
-    yield ShopAgent(SupportAgent(build_graph(MemorySaver()), context), engine, actions)
-    engine.dispose()
+    return ShopAgent(SupportAgent(build_graph(MemorySaver()), context), engine, actions)
+
+
+@pytest.fixture
+def shop_agent(tmp_path: Path, demo_runtime: SupportRuntime) -> Iterator[ShopAgent]:
+    shop = seeded_shop_agent(demo_runtime, tmp_path)
+    yield shop
+    shop.engine.dispose()

@@ -81,13 +81,13 @@ def test_a_proposed_refund_still_needs_the_customers_yes(shop: ShopAgent) -> Non
 )
 def test_a_hostile_or_wrong_tool_call_is_refused_and_never_executed(
         shop: ShopAgent, customer: str, message: str, call: AIMessage, code: str) -> None:
+    watched = ("CL-100111", "CL-100101", "CL-100110", "CL-100117")
+    before = {n: {r.id for r in _refunds(shop, n)} for n in watched}
     agent = _agent(shop, [call])
     result = agent.ask(message, customer_id=customer)
     assert result.action and result.action["code"] == code
     assert not result.awaiting_confirmation
-    for number in ("CL-100111", "CL-100101", "CL-100110"):
-        before = {r.id for r in _refunds(shop, number)}
-        assert before == {r.id for r in _refunds(shop, number)}
+    assert {n: {r.id for r in _refunds(shop, n)} for n in watched} == before
     assert _refunds(shop, "CL-100111") == []
     assert "678" not in result.reply
 

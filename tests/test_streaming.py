@@ -6,24 +6,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from langgraph.checkpoint.memory import MemorySaver
-from sqlmodel import Session
 
-from agents.graph import build_graph
-from agents.support_agent import SupportAgent
 from channels.app import create_app, sign_user
 from channels.streaming import word_chunks
-from conftest import serve_app
-from supportgraph.db import init_db, make_engine
-from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime, make_action_service
-from tools.shop.seed import seed_demo_shop
+from conftest import seeded_shop_agent, serve_app
+from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime
 
 SECRET = "widget-secret"
 SHOP_ORIGIN = "https://shop.example"
@@ -33,18 +26,12 @@ def shop_runtime(demo_runtime: SupportRuntime, directory: Path,
                  cors_origins: list[str] | None = None) -> SimpleNamespace:
     """The demo agent over its own seeded shop (actions here never touch the shared one),
     with an identity secret and CORS origins set."""
-    engine = make_engine(f"sqlite:///{directory / 'shop.db'}")
-    init_db(engine)
-    with Session(engine) as session:
-        seed_demo_shop(session)
-        session.commit()
-    actions = make_action_service(demo_runtime.settings, demo_runtime.bot, engine)
-    context = replace(demo_runtime.context, actions=actions, chat_model=None)
+    shop = seeded_shop_agent(demo_runtime, directory)
     settings = SimpleNamespace(max_message_chars=demo_runtime.settings.max_message_chars,
                                admin_api_key=None, identity_secret=SECRET,
                                cors_origins=cors_origins or [])
-    return SimpleNamespace(agent=SupportAgent(build_graph(MemorySaver()), context),
-                           settings=settings, actions=actions, engine=engine)
+    return SimpleNamespace(agent=shop.agent, settings=settings, actions=shop.actions,
+                           engine=shop.engine)
 
 
 @pytest.fixture(scope="module")
