@@ -26,6 +26,7 @@ from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import missing_slots
 from agents.pii import masked_messages
+from agents.resilience import ModelUnavailable, call_model
 from agents.state import PendingTask, TurnState
 from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
@@ -132,14 +133,20 @@ def llm_requests(ctx: AgentContext, state: TurnState, conversation_id: str
     from tools.tools import tool_schemas
 
     assert ctx.chat_model is not None
-    model = ctx.chat_model.bind_tools(tool_schemas())
     system = SystemMessage(prompts.ACTION_SYSTEM.format(company=ctx.bot.company))
     history: list[BaseMessage] = list(state.get("messages", [])[-(2 * ctx.history_turns):])
     if ctx.mask_pii_for_llm:
         history = masked_messages(history)
-    message = model.invoke([system, *history])
+    message = call_model(ctx.chat_model, [system, *history], tools=tool_schemas(),
+                         what="chat model (tool calls)")
     requests = []
+    if getattr(message, "invalid_tool_calls", None):
+        log.warning("chat model sent %d malformed tool call(s); ignored",
+                    len(message.invalid_tool_calls))
     for call in getattr(message, "tool_calls", []) or []:
+        if not isinstance(call.get("name"), str) or not isinstance(call.get("args") or {}, dict):
+            log.warning("chat model sent a malformed tool call; ignored")
+            continue
         requests.append(ActionRequest(tool=call["name"], args=dict(call.get("args") or {}),
                                       conversation_id=conversation_id,
                                       identity=identity_of(state), source="llm"))
@@ -178,6 +185,8 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if ctx.chat_model is not None:
         try:
             requests = llm_requests(ctx, state, conversation_id)
+        except ModelUnavailable as exc:
+            log.warning("chat model unavailable (%s); using the offline path", exc.reason)
         except Exception:
             log.exception("chat model failed to propose a tool call; using the offline path")
     if not requests:

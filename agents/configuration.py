@@ -17,6 +17,7 @@ from knowledge.search import HybridRetriever
 from supportgraph.settings import BotConfig
 
 if TYPE_CHECKING:
+    from agents.injection import InjectionDetector
     from agents.intent_model import IntentClassifier
     from tools.service import ActionService
 
@@ -34,6 +35,8 @@ class AgentContext:
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = field(default_factory=lambda: {"fr": 0.2})
     max_message_chars: int = 4000
+    injection_detector: InjectionDetector | None = None
+    """Patterns + classifier for guard_in; None runs the patterns alone."""
     history_turns: int = 6
     classifier: IntentClassifier | None = None
     actions: ActionService | None = None

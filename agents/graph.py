@@ -1,4 +1,4 @@
-"""The support graph: guard_in -> intent -> retrieve | act (-> confirm) -> respond.
+"""The support graph: guard_in -> intent -> retrieve | act (-> confirm) -> respond -> guard_out.
 
 Reading this file alone shows the whole flow. Dependencies arrive in the
 runtime context (`AgentContext`); conversations persist per thread through
@@ -14,6 +14,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agents.act import act, confirm, notify, route_after_act
 from agents.configuration import AgentContext
 from agents.guard import guard_in, route_after_guard
+from agents.guard_out import guard_out
 from agents.intent import intent, route_after_intent
 from agents.respond import respond
 from agents.retrieve import retrieve
@@ -35,6 +36,7 @@ def build_graph(
     graph.add_node("act", act)
     graph.add_node("confirm", confirm)
     graph.add_node("respond", respond)
+    graph.add_node("guard_out", guard_out)
     graph.add_node("notify", notify)
 
     graph.add_conditional_edges(START, route_start, {"guard_in": "guard_in", "notify": "notify"})
@@ -45,6 +47,7 @@ def build_graph(
     graph.add_conditional_edges("act", route_after_act,
                                 {"confirm": "confirm", "respond": "respond"})
     graph.add_edge("confirm", "respond")
-    graph.add_edge("respond", END)
+    graph.add_edge("respond", "guard_out")
+    graph.add_edge("guard_out", END)
     graph.add_edge("notify", END)
     return graph.compile(checkpointer=checkpointer, name="supportgraph")

@@ -1,7 +1,9 @@
-"""guard_in: size limits and obvious prompt-injection attempts, before anything else runs.
+"""guard_in: size limits and prompt-injection / jailbreak attempts, before anything else runs.
 
-A first, pattern-based version; it stops a turn with a typed result rather
-than scattering checks through the nodes.
+It stops a turn with a typed result rather than scattering checks through the
+nodes. Injection detection (agents/injection.py) is high-precision patterns plus
+an embedding + TF-IDF classifier trained on a labelled set; without a detector in
+the context (or with the classifier switched off) the patterns still run.
 """
 
 from __future__ import annotations
@@ -13,18 +15,9 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.configuration import AgentContext
+from agents.injection import InjectionDetector, match_pattern
 from agents.state import GuardResult, TurnState
 from knowledge.language import detect_language
-
-_INJECTION = [re.compile(p, re.IGNORECASE) for p in (
-    r"\b(ignore|disregard|forget)\b.{0,40}\b(previous|prior|above|all|your)\b.{0,30}"
-    r"\b(instructions?|rules|prompts?|directives?)",
-    r"\b(reveal|show|print|repeat|output)\b.{0,40}\b(system|hidden|initial)\s+(prompt|instructions?)",
-    r"\byou are now\b.{0,40}\b(dan|developer mode|jailbroken|unrestricted)",
-    r"\b(ignore[sz]?|oublie[sz]?)\b.{0,40}\b(instructions?|consignes?|règles)\b.{0,30}"
-    r"\b(précédentes?|ci-dessus|antérieures?)",
-)]
-
 
 _SLOT_VALUES = re.compile(r"\S+@\S+|\b[A-Z]{1,3}-?\d{3,}\b|\d+", re.IGNORECASE)
 
@@ -36,17 +29,25 @@ def last_customer_text(state: TurnState) -> str:
     return ""
 
 
-def check_message(text: str, max_chars: int) -> GuardResult:
-    """The typed verdict of the input guard for one customer message."""
+def check_message(text: str, max_chars: int,
+                  detector: InjectionDetector | None = None) -> GuardResult:
+    """The typed verdict of the input guard for one customer message: limits, then the
+    injection detector (patterns only when there is none)."""
     if not text.strip():
         return {"allowed": False, "code": "empty", "reason": "empty message"}
     if len(text) > max_chars:
         return {"allowed": False, "code": "too_long", "reason": f"{len(text)} > {max_chars}"}
-    for pattern in _INJECTION:
-        if pattern.search(text):
-            return {"allowed": False, "code": "prompt_injection",
-                    "reason": f"matched {pattern.pattern[:40]}"}
-    return {"allowed": True, "code": "ok", "reason": ""}
+    if detector is None:
+        name = match_pattern(text)
+        if name is not None:
+            return {"allowed": False, "code": "prompt_injection", "reason": f"pattern {name}",
+                    "score": 1.0}
+        return {"allowed": True, "code": "ok", "reason": ""}
+    verdict = detector.check(text)
+    if verdict.is_attack:
+        return {"allowed": False, "code": "prompt_injection", "reason": verdict.reason,
+                "score": round(verdict.score, 4)}
+    return {"allowed": True, "code": "ok", "reason": "", "score": round(verdict.score, 4)}
 
 
 def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
@@ -56,7 +57,7 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     words = _SLOT_VALUES.sub(" ", text[:500])
     language = previous if len(re.findall(r"[^\W\d_]{2,}", words)) < 3 and state.get(
         "language") else detect_language(words, ctx.bot.languages, default=previous)
-    verdict = check_message(text, ctx.max_message_chars)
+    verdict = check_message(text, ctx.max_message_chars, ctx.injection_detector)
     update: dict = {"guard": verdict, "language": language, "passages": [], "citations": [],
                     "reply": "", "answered": False, "handoff_offered": False, "action": None}
     if not verdict["allowed"]:

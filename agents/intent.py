@@ -24,6 +24,7 @@ from agents import prompts
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.pii import mask_pii
+from agents.resilience import ModelUnavailable, call_model
 from agents.slots import extract_slots
 from agents.state import IntentResult, PendingTask, TurnState
 
@@ -71,12 +72,16 @@ def choose_with_llm(ctx: AgentContext, text: str) -> IntentChoice | None:
                                                         intents=catalogue))
     try:
         shown = mask_pii(text).text if ctx.mask_pii_for_llm else text
-        raw = ctx.chat_model.invoke([system, HumanMessage(shown)])  # type: ignore[union-attr]
+        raw = call_model(ctx.chat_model, [system, HumanMessage(shown)],
+                         what="chat model (intent)")
         content = raw.text if isinstance(raw.text, str) else str(raw.content)
         match = re.search(r"\{.*\}", content, re.DOTALL)
         choice = IntentChoice.model_validate(json.loads(match.group(0) if match else content))
     except (ValidationError, ValueError, TypeError):
         log.warning("chat model returned an invalid intent choice; keeping the classifier's")
+        return None
+    except ModelUnavailable as exc:
+        log.warning("chat model unavailable (%s); the classifier decides alone", exc.reason)
         return None
     except Exception:
         log.exception("chat model failed while choosing an intent")

@@ -20,35 +20,51 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.action_texts import outcome_reply
+from agents.answerability import passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.pii import masked_messages
+from agents.resilience import ModelUnavailable, call_model
 from agents.state import Citation, TurnState
-from knowledge.chunking import split_sentences
 from knowledge.embeddings import Embedder
-from knowledge.sparse import BM25Encoder
+from knowledge.sparse import tokenize
 
 log = logging.getLogger(__name__)
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
-_terms = BM25Encoder()
 MAX_QUOTE_CHARS = 520
+COVERAGE_WEIGHT = 0.15
+COVERAGE_WEIGHT_OTHER = 0.25
+CLOSE_MARGIN = 0.08
+COMPLETE_MARGIN = 0.2
+META_PENALTY = 0.5
+RANK_PENALTY = 0.03
+PASSAGE_MARGIN = 0.12
+"""Sentence selection: bonus for covering the question's words (English / other
+languages, where cosine similarity says less), and how far below the best sentence
+another may score and still join (close to it / covering words it does not)."""
 
 
-_MARKUP = re.compile(r"\*\*|__|`")
 _META = re.compile(r"\b(voici (comment|ce que|combien|les)|this (article|page|guide)|"
                    r"here(?:'s| is) (how|what)|cet article|cette page|découvrez|"
                    r"read on|lisez la suite)\b", re.IGNORECASE)
 """Sentences about the article rather than about the answer ("here's how ...")."""
+_LEAD_IN = re.compile(r"^(for example|example|e\.g\.|par exemple|exemple)\b", re.IGNORECASE)
+"""Sentences that set up what the next sentence says (an example's premise)."""
+_ASKS_AMOUNT = re.compile(
+    r"\b(how (long|much|many|soon|quickly|fast)|when|what time|until when|which (day|date)|"
+    r"combien|quand|jusqu'à quand|quel(le)?s? (montant|délai|heure|jour|date|prix|durée)|"
+    r"à partir de quel|à quelle heure)\b", re.IGNORECASE)
+"""Questions whose answer is a number, an amount, a duration or a date."""
 
 
 def _sentences(passage_text: str) -> list[str]:
-    out: list[str] = []
-    for line in _MARKUP.sub("", passage_text).splitlines():
-        line = line.strip().lstrip("-*• ").strip()
-        if line:
-            out.extend(split_sentences(line))
-    return out
+    return passage_sentences(passage_text)
+
+
+def _needs_follow_up(sentence: str) -> bool:
+    """A lead-in ("...is refunded when:", "Example: you paid €140.") says nothing alone."""
+    return sentence.rstrip().endswith(":") or bool(_LEAD_IN.match(sentence.strip()))
 
 
 def _join(sentences: list[str]) -> str:
@@ -67,7 +83,7 @@ def _citation(index: int, passage: dict[str, Any], quote: str) -> Citation:
 
 
 def confident_passages(passages: list[dict[str, Any]], min_confidence: float,
-                       limit: int = 3, margin: float = 0.12) -> list[dict[str, Any]]:
+                       limit: int = 3, margin: float = PASSAGE_MARGIN) -> list[dict[str, Any]]:
     """Passages close enough to the question to be worth quoting, in retrieval order."""
     scored = [p for p in passages if p.get("confidence", 0.0) >= min_confidence]
     if not scored:
@@ -80,11 +96,14 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
                        ) -> list[Citation]:
     """Quote the sentences that answer `question` best, grouped by passage into citations.
 
-    A sentence's score is its cosine similarity to the question plus a small bonus per
-    shared stem; questions (article intros) are penalised. The best sentence always
-    goes in; others join when they score close to it, up to MAX_QUOTE_CHARS.
+    A sentence's score is its cosine similarity to the question plus a bonus for the share
+    of the question's content words it contains (and for figures when the question asks
+    for an amount, a duration or a date); questions and sentences about the article are
+    penalised. The best sentence always goes in; others join when they score close to it,
+    or when they cover words of the question that the chosen ones do not (the other half of
+    a two-part question), up to MAX_QUOTE_CHARS. A lead-in ("Example: ...", "... when:")
+    brings the sentence that follows it.
     """
-    query_ids = set(_terms.encode_query(question).indices)
     candidates: list[tuple[int, int, str]] = []
     for rank, passage in enumerate(passages[:3]):
         candidates += [(rank, i, s) for i, s in enumerate(_sentences(passage["text"]))]
@@ -92,28 +111,46 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
         return []
     vectors = embedder.embed_queries([s for _, _, s in candidates])
     cosine = vectors @ embedder.embed_query(question)
-    scores = []
+    asks_amount = bool(_ASKS_AMOUNT.search(question))
+    question_terms: dict[str, set[str]] = {}
+    scores: list[float] = []
+    covers: list[set[tuple[str, str]]] = []
     for (rank, _, sentence), cos in zip(candidates, cosine, strict=True):
-        language = passages[rank].get("language", "en")
-        overlap = len(query_ids & set(_terms.encode_document(sentence, language).indices))
-        penalty = 0.15 if sentence.rstrip().endswith(("?", ":")) else 0.0
-        penalty += 0.12 if _META.search(sentence) else 0.0
+        language = passages[rank].get("language") or "en"
+        terms = question_terms.setdefault(language, set(tokenize(question, language)))
+        covered = terms & set(tokenize(sentence, language))
+        coverage = len(covered) / len(terms) if terms else 0.0
+        stripped = sentence.rstrip()
+        penalty = 0.15 if stripped.endswith("?") else 0.0
+        penalty += 0.05 if stripped.endswith(":") else 0.0
+        penalty += META_PENALTY if _META.search(sentence) else 0.0
         penalty += 0.05 if len(sentence) < 40 else 0.0
-        specific = 0.04 if any(ch.isdigit() for ch in sentence) else 0.0
-        weight = 0.03 if language == "en" else 0.06
-        scores.append(float(cos) + weight * overlap + specific - penalty - 0.02 * rank)
+        figures = any(ch.isdigit() for ch in sentence)
+        specific = (0.08 if asks_amount else 0.03) if figures else 0.0
+        weight = COVERAGE_WEIGHT if language == "en" else COVERAGE_WEIGHT_OTHER
+        scores.append(float(cos) + weight * coverage + specific - penalty - RANK_PENALTY * rank)
+        covers.append({(language, t) for t in covered})
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     best = scores[order[0]]
-    chosen: list[int] = []
-    used = 0
-    for j in order:
-        sentence = candidates[j][2]
-        if chosen and (scores[j] < best - 0.1 or used + len(sentence) > MAX_QUOTE_CHARS):
-            continue
-        chosen.append(j)
-        used += len(sentence)
+    chosen = [order[0]]
+    covered_so_far = set(covers[order[0]])
+    used = len(candidates[order[0]][2])
+    for j in order[1:]:
         if len(chosen) == 3:
             break
+        sentence = candidates[j][2]
+        close = scores[j] >= best - CLOSE_MARGIN
+        completes = bool(covers[j] - covered_so_far) and scores[j] >= best - COMPLETE_MARGIN
+        if (close or completes) and used + len(sentence) <= MAX_QUOTE_CHARS:
+            chosen.append(j)
+            covered_so_far |= covers[j]
+            used += len(sentence)
+    position = {(rank, i): j for j, (rank, i, _) in enumerate(candidates)}
+    for j in list(chosen):
+        rank, i, sentence = candidates[j]
+        follow = position.get((rank, i + 1))
+        if _needs_follow_up(sentence) and follow is not None and follow not in chosen:
+            chosen.append(follow)
     chosen.sort(key=lambda j: (candidates[j][0], candidates[j][1]))
     citations: list[Citation] = []
     for rank in dict.fromkeys(candidates[j][0] for j in chosen):
@@ -151,7 +188,7 @@ def llm_answer(ctx: AgentContext, state: TurnState, passages: list[dict[str, Any
     assert ctx.chat_model is not None
     if ctx.mask_pii_for_llm:
         history = masked_messages(history)
-    result = ctx.chat_model.invoke([system, *history])
+    result = call_model(ctx.chat_model, [system, *history], what="chat model (answer)")
     reply = result.text if isinstance(result.text, str) else str(result.content)
     cited = sorted({int(n) for n in _CITE.findall(reply) if 1 <= int(n) <= len(passages)})
     citations = [_citation(n, passages[n - 1], passages[n - 1]["text"][:300]) for n in cited]
@@ -215,6 +252,9 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             try:
                 reply, citations = llm_answer(ctx, state, confident, language)
                 responder = "llm"
+            except ModelUnavailable as exc:
+                log.warning("chat model unavailable (%s); answering offline", exc.reason)
+                reply = ""
             except Exception:
                 log.exception("chat model failed; answering from the offline responder")
                 reply = ""

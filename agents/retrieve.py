@@ -6,33 +6,37 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agents.answerability import DEFAULT_MODEL, PassageText, passage_features
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.state import TurnState
+from knowledge.screening import screen_passages
 from knowledge.search import Passage
 from knowledge.store import SearchFilter
 
 
 def answer_confidence(ctx: AgentContext, query: str, passage: Passage) -> float:
-    """How sure we are that `passage` answers `query`, comparable across languages.
+    """The probability that `passage` answers `query` (see agents/answerability.py)."""
+    return _confidences(ctx, query, [passage])[0]
 
-    Cosine similarity alone over-rates unrelated texts in languages the embedding
-    model was not trained on, so shared content stems add evidence and a per-language
-    offset removes the inflation (both calibrated, see Settings).
-    """
-    encoder = ctx.retriever.encoder
-    query_ids = set(encoder.encode_query(query).indices)
-    passage_ids = set(encoder.encode_document(f"{passage.title} {passage.text}",
-                                              passage.language).indices)
-    overlap = min(len(query_ids & passage_ids), 3)
-    return ((passage.similarity or 0.0) + ctx.lexical_bonus * overlap
-            - ctx.language_offsets.get(passage.language, 0.0))
+
+def _confidences(ctx: AgentContext, query: str, passages: list[Passage]) -> list[float]:
+    """Answerability of each passage: the chunk's and its best sentence's similarity to the
+    question and their coverage of its content words, through the calibrated model."""
+    if not passages:
+        return []
+    retriever = ctx.retriever
+    features = passage_features(
+        query, [PassageText(p.text, p.title, p.language, p.similarity or 0.0) for p in passages],
+        retriever.embedder, retriever.encoder, ctx.lexical_bonus, ctx.language_offsets)
+    return [DEFAULT_MODEL.probability(row) for row in features]
 
 
 def _scored(ctx: AgentContext, query: str, passages: list[Passage]
             ) -> tuple[list[dict[str, Any]], float]:
     rows: list[dict[str, Any]] = [
-        p.to_dict() | {"confidence": round(answer_confidence(ctx, query, p), 4)} for p in passages
+        p.to_dict() | {"confidence": round(confidence, 4)}
+        for p, confidence in zip(passages, _confidences(ctx, query, passages), strict=True)
     ]
     return rows, max((float(r["confidence"]) for r in rows), default=0.0)
 
@@ -54,4 +58,8 @@ def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     passages, confidence = search_preferring_language(
         ctx, last_customer_text(state), state.get("language") or ctx.bot.default_language)
-    return {"passages": passages, "retrieval_confidence": confidence}
+    # Indirect injection: instructions planted in documents are data, never seen as orders.
+    screened = screen_passages(passages)
+    if len(screened) != len(passages):
+        confidence = max((float(p.get("confidence", 0.0)) for p in screened), default=0.0)
+    return {"passages": screened, "retrieval_confidence": confidence}

@@ -46,6 +46,18 @@ class GuardResult(TypedDict, total=False):
     allowed: bool
     code: str
     reason: str
+    score: float
+    """The injection classifier's attack probability (1.0 for a pattern match)."""
+
+
+class OutputVerdict(TypedDict, total=False):
+    """guard_out's verdict on the reply: the failed checks (codes, never the data caught)."""
+
+    passed: bool
+    failures: list[dict[str, str]]
+    replaced: bool
+    message_id: str
+    """The id of the reply message checked: a verdict about an earlier turn is stale."""
 
 
 class TurnState(TypedDict, total=False):
@@ -73,3 +85,4 @@ class TurnState(TypedDict, total=False):
     action: dict[str, Any] | None
     pending_action: dict[str, Any] | None
     notification: dict[str, Any] | None
+    output_guard: OutputVerdict

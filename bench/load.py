@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start-timeout", type=float, default=600,
+                        help="seconds to wait for the server to start (model loading)")
     parser.add_argument("--think", type=float, default=2.0,
                         help="mean seconds a customer takes before the next message "
                              "(0: closed loop, every reply immediately answered)")
@@ -133,7 +135,7 @@ def main() -> None:
                               stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + args.start_timeout
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:

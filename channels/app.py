@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import StreamingResponse
 
 from agents.support_agent import SupportAgent, TurnResult
+from channels.base import _conversation_lock
+from channels.ratelimit import RequestLimits, RequestLimitsMiddleware, retry_after
 from channels.streaming import SSE_HEADERS, SSE_MEDIA_TYPE, TokenSink, sse, stream_turn
 
 STATIC = Path(__file__).parent / "static"
@@ -125,9 +128,10 @@ class ReplyOut(BaseModel):
 
 
 class HistoryMessage(BaseModel):
-    role: str
+    role: str = Field(description="customer, assistant (the bot) or agent (a human)")
     text: str
     citations: list[CitationOut] = []
+    author: str | None = Field(default=None, description="The human agent's name.")
 
 
 class HistoryOut(BaseModel):
@@ -141,8 +145,9 @@ def problem(status: int, code: str, title: str, detail: str = "") -> JSONRespons
 
 
 class ProblemError(HTTPException):
-    def __init__(self, status: int, code: str, title: str, detail: str = "") -> None:
-        super().__init__(status, detail)
+    def __init__(self, status: int, code: str, title: str, detail: str = "",
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers=headers)
         self.code, self.title = code, title
 
 
@@ -161,11 +166,31 @@ def sign_user(secret: str, customer_id: str) -> str:
 def _bearer_ok(request: Request, key: str | None) -> bool:
     header = request.headers.get("authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    return bool(key) and bool(given) and hmac.compare_digest(given, key or "")
+    return bool(key) and bool(given) and hmac.compare_digest(given.encode(),
+                                                             (key or "").encode())
 
 
 def _reply(result: TurnResult) -> ReplyOut:
     return ReplyOut.model_validate(result.to_dict())
+
+
+TURN_WAIT_S = 30.0
+"""How long a turn waits for the one already running in its conversation."""
+
+
+def one_turn_at_a_time(conversation_id: str, run: Callable[..., TurnResult], *args: Any
+                       ) -> TurnResult:
+    """`run(*args)` while no other turn of the conversation runs (two concurrent turns on
+    one LangGraph thread would both start from the same checkpoint and one would be lost);
+    409 `conversation_busy` if the running one takes longer than TURN_WAIT_S."""
+    lock = _conversation_lock(conversation_id)
+    if not lock.acquire(timeout=TURN_WAIT_S):
+        raise ProblemError(409, "conversation_busy", "Conversation busy",
+                           "a reply is still being written in this conversation; retry shortly")
+    try:
+        return run(*args)
+    finally:
+        lock.release()
 
 
 def problem_body(status: int, code: str, title: str, detail: str = "") -> dict[str, Any]:
@@ -244,6 +269,8 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
                               "citations, history.")
     max_chars = int(getattr(runtime.settings, "max_message_chars", 4000))
     admin_key: str | None = getattr(runtime.settings, "admin_api_key", None)
+    limits = RequestLimits.from_settings(runtime.settings)
+    app.add_middleware(RequestLimitsMiddleware, limits=limits)  # inside CORS: 429s carry it
     origins = [str(o).rstrip("/") for o in getattr(runtime.settings, "cors_origins", None) or []]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
@@ -254,7 +281,9 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
-        return problem(exc.status_code, exc.code, exc.title, str(exc.detail))
+        response = problem(exc.status_code, exc.code, exc.title, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -332,7 +361,7 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
             return
         secret: str | None = getattr(runtime.settings, "identity_secret", None)
         signed = secret is not None and user_hash is not None and \
-            hmac.compare_digest(sign_user(secret, customer_id), user_hash)
+            hmac.compare_digest(sign_user(secret, customer_id).encode(), user_hash.encode())
         if not signed and not _bearer_ok(request, admin_key):
             raise ProblemError(401, "identity_not_verified", "Identity not verified",
                                "customer_id needs a valid user_hash or an API key")
@@ -343,14 +372,23 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
         if len(message.text) > max_chars:
             raise ProblemError(413, "message_too_long", "Message too long",
                                f"{len(message.text)} characters; the limit is {max_chars}")
+        check_rate(conversation_id, message.customer_id)
+
+    def check_rate(conversation_id: str, customer_id: str | None) -> None:
+        """The per-customer rate limit of the endpoints that run a turn."""
+        wait = limits.check_customer(conversation_id, customer_id)
+        if wait:
+            raise ProblemError(429, "rate_limited", "Too many messages",
+                               f"retry in {retry_after(wait)} s",
+                               headers={"Retry-After": retry_after(wait)})
 
     @app.post("/v1/conversations/{conversation_id}/messages", response_model=ReplyOut,
               tags=["conversations"])
     async def post_message(conversation_id: str, message: MessageIn,
                            request: Request) -> ReplyOut:
         check_message(conversation_id, message, request)
-        result = await run_in_threadpool(runtime.agent.ask, message.text, conversation_id,
-                                         message.customer_id)
+        result = await run_in_threadpool(one_turn_at_a_time, conversation_id, runtime.agent.ask,
+                                         message.text, conversation_id, message.customer_id)
         return _reply(result)
 
     @app.post("/v1/conversations/{conversation_id}/messages/stream",
@@ -364,17 +402,21 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
         except ProblemError as exc:
             body = problem_body(exc.status_code, exc.code, exc.title, str(exc.detail))
             return Response(sse("error", body), status_code=exc.status_code,
-                            media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+                            media_type=SSE_MEDIA_TYPE,
+                            headers=SSE_HEADERS | dict(exc.headers or {}))
 
         def run(emit: TokenSink) -> TurnResult:
             # The agent composes its reply whole today; a streaming responder would be
             # handed `emit` here and call it with each token.
-            return runtime.agent.ask(message.text, conversation_id, message.customer_id)
+            return one_turn_at_a_time(conversation_id, runtime.agent.ask, message.text,
+                                      conversation_id, message.customer_id)
 
         def final(result: TurnResult) -> dict[str, Any]:
             return _reply(result).model_dump(mode="json")
 
         def failure(exc: Exception) -> dict[str, Any]:
+            if isinstance(exc, ProblemError):
+                return problem_body(exc.status_code, exc.code, exc.title, str(exc.detail))
             return problem_body(500, "turn_failed", "The assistant could not reply",
                                 "please try again")
 
@@ -389,13 +431,16 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
         (as if the customer said "yes"), `false` declines it."""
         check_conversation_id(conversation_id)
         check_identity(request, answer.customer_id, answer.user_hash)
-        waiting = await run_in_threadpool(runtime.agent.awaiting_confirmation, conversation_id)
-        if not waiting:
-            raise ProblemError(409, "nothing_to_confirm", "Nothing to confirm",
-                               "this conversation is not waiting for a confirmation")
         yes, no = CONFIRM_WORDS.get(answer.language or default_language, CONFIRM_WORDS["en"])
-        result = await run_in_threadpool(runtime.agent.ask, yes if answer.confirmed else no,
-                                         conversation_id, answer.customer_id)
+
+        def answer_pending() -> TurnResult:
+            if not runtime.agent.awaiting_confirmation(conversation_id):
+                raise ProblemError(409, "nothing_to_confirm", "Nothing to confirm",
+                                   "this conversation is not waiting for a confirmation")
+            return runtime.agent.ask(yes if answer.confirmed else no, conversation_id,
+                                     answer.customer_id)
+
+        result = await run_in_threadpool(one_turn_at_a_time, conversation_id, answer_pending)
         return _reply(result)
 
     @app.post("/v1/conversations/{conversation_id}/handoff", response_model=ReplyOut,
@@ -408,13 +453,14 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
         body = body or HandoffIn()
         check_conversation_id(conversation_id)
         check_identity(request, body.customer_id, body.user_hash)
+        check_rate(conversation_id, body.customer_id)
         text = HANDOFF_TEXT.get(body.language or default_language, HANDOFF_TEXT["en"])
-        result = await run_in_threadpool(runtime.agent.ask, text, conversation_id,
-                                         body.customer_id)
+        result = await run_in_threadpool(one_turn_at_a_time, conversation_id, runtime.agent.ask,
+                                         text, conversation_id, body.customer_id)
         return _reply(result)
 
     @app.get("/v1/conversations/{conversation_id}/messages", response_model=HistoryOut,
-             tags=["conversations"])
+             response_model_exclude_none=True, tags=["conversations"])
     async def history(conversation_id: str) -> HistoryOut:
         check_conversation_id(conversation_id)
         messages = await run_in_threadpool(runtime.agent.history, conversation_id)
@@ -478,7 +524,10 @@ def create_app(runtime: RuntimeLike, help_dir: Path | None = None,
     app.include_router(assist_router(runtime, ProblemError))
     from channels.registry import mount_channels
 
-    mount_channels(app, runtime)
+    mounted = mount_channels(app, runtime)
+    from channels.inbox import inbox_router
+
+    app.include_router(inbox_router(runtime, ProblemError, mounted))
     return app
 
 

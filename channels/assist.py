@@ -48,7 +48,7 @@ def assist_router(runtime: Any, problem_error: Any) -> APIRouter:
         intent and a proposed action with its policy check. Nothing is sent or executed."""
         header = request.headers.get("authorization", "")
         given = header.removeprefix("Bearer ").strip()
-        if not key or not given or not hmac.compare_digest(given, key):
+        if not key or not given or not hmac.compare_digest(given.encode(), key.encode()):
             raise problem_error(401, "unauthorized", "API key required",
                                 "agent assist needs Authorization: Bearer <admin API key>")
         if body.transcript is not None:

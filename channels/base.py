@@ -9,24 +9,30 @@ verify -> parse -> map the channel's thread to a conversation id -> claim the ev
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import re
-import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 from fastapi import BackgroundTasks
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import create_engine, delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, col, select
 
 from agents.support_agent import SupportAgent
+from supportgraph.conversations import ChannelEvent, ChannelIdentity
 
 log = logging.getLogger("supportgraph.channels")
 
@@ -153,62 +159,92 @@ def hmac_sha256(secret: str, body: bytes) -> str:
 
 
 def signature_ok(secret: str, body: bytes, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(hmac_sha256(secret, body), given or "")
+    return bool(given) and hmac.compare_digest(hmac_sha256(secret, body).encode(),
+                                               (given or "").encode())
 
 
 class ChannelStore:
-    """Which events were answered and which thread each message belongs to, in SQLite
-    (a file in the data directory, so it outlives restarts; in memory without one)."""
+    """Which events were answered and which thread each message belongs to, in the main
+    database (`channel_event` and `channel_identity`, so they outlive restarts); in an
+    in-memory SQLite database without an engine (tests, scripts)."""
 
-    def __init__(self, path: Path | str = ":memory:", retention_s: float = 7 * 86400) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-        self._lock = threading.Lock()
-        with self._lock, self._conn:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS channel_events (channel TEXT, "
-                               "event_id TEXT, at REAL, PRIMARY KEY (channel, event_id))")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS channel_threads (channel TEXT, "
-                               "message_key TEXT, thread_key TEXT, at REAL, "
-                               "PRIMARY KEY (channel, message_key))")
-            self._conn.execute("DELETE FROM channel_events WHERE at < ?",
-                               (time.time() - retention_s,))
-
-    @classmethod
-    def for_settings(cls, settings: Any) -> ChannelStore:
-        data_dir = getattr(settings, "data_dir", None)
-        return cls(Path(data_dir) / "channels.sqlite") if data_dir else cls()
+    def __init__(self, engine: Engine | None = None, retention_s: float = 7 * 86400) -> None:
+        if engine is None:
+            engine = create_engine("sqlite://", poolclass=StaticPool,
+                                   connect_args={"check_same_thread": False})
+        self.engine = engine
+        self._lock = threading.RLock()  # an in-memory database is one shared connection
+        SQLModel.metadata.create_all(engine, tables=[
+            SQLModel.metadata.tables[str(ChannelEvent.__tablename__)],
+            SQLModel.metadata.tables[str(ChannelIdentity.__tablename__)]])
+        cutoff = datetime.now(UTC) - timedelta(seconds=retention_s)
+        with Session(engine) as session:
+            session.execute(delete(ChannelEvent).where(col(ChannelEvent.received_at) < cutoff))
+            session.commit()
 
     def claim(self, channel: str, event_id: str) -> bool:
         """True the first time an event is seen, False for a redelivery."""
-        with self._lock, self._conn:
-            cur = self._conn.execute("INSERT OR IGNORE INTO channel_events VALUES (?, ?, ?)",
-                                     (channel, event_id, time.time()))
-            return cur.rowcount == 1
+        with self._lock, Session(self.engine) as session:
+            session.add(ChannelEvent(channel=channel, event_id=event_id[:255]))
+            try:
+                session.commit()
+            except IntegrityError:
+                return False
+        return True
 
     def release(self, channel: str, event_id: str) -> None:
         """Forget an event that got no reply, so a redelivery can be answered."""
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM channel_events WHERE channel = ? AND event_id = ?",
-                               (channel, event_id))
+        with self._lock, Session(self.engine) as session:
+            session.execute(delete(ChannelEvent).where(col(ChannelEvent.channel) == channel,
+                                                       col(ChannelEvent.event_id) == event_id))
+            session.commit()
 
     def find_thread(self, channel: str, keys: Sequence[str]) -> str | None:
-        with self._lock:
+        with self._lock, Session(self.engine) as session:
             for key in keys:
-                row = self._conn.execute("SELECT thread_key FROM channel_threads WHERE "
-                                         "channel = ? AND message_key = ?",
-                                         (channel, key)).fetchone()
-                if row:
-                    return str(row[0])
+                row = session.get(ChannelIdentity, (channel, key[:255]))
+                if row is not None:
+                    return row.thread_key
         return None
 
     def link(self, channel: str, message_key: str, thread_key: str) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("INSERT OR IGNORE INTO channel_threads VALUES (?, ?, ?, ?)",
-                               (channel, message_key, thread_key, time.time()))
+        with self._lock, Session(self.engine) as session:
+            if session.get(ChannelIdentity, (channel, message_key[:255])) is not None:
+                return
+            session.add(ChannelIdentity(channel=channel, external_id=message_key[:255],
+                                        thread_key=thread_key,
+                                        conversation_id=conversation_id_for(channel,
+                                                                            thread_key)))
+            with contextlib.suppress(IntegrityError):  # linked concurrently
+                session.commit()
+
+    def remember_reply_target(self, channel: str, thread_key: str,
+                              message: InboundMessage) -> None:
+        """Where replies to the thread go, for messages a human agent sends later."""
+        with self._lock, Session(self.engine) as session:
+            row = session.get(ChannelIdentity, (channel, thread_key[:255]))
+            if row is None:
+                return
+            row.sender_id = message.sender_id[:255]
+            row.reply_target_json = json.dumps(message.reply_target, ensure_ascii=False)
+            row.updated_at = datetime.now(UTC)
+            session.add(row)
+            session.commit()
+
+    def reply_route(self, conversation_id: str) -> tuple[str, str, str | None,
+                                                         dict[str, Any]] | None:
+        """(channel, thread key, sender id, reply target) of a channel conversation."""
+        with self._lock, Session(self.engine) as session:
+            row = session.exec(select(ChannelIdentity).where(
+                col(ChannelIdentity.conversation_id) == conversation_id,
+                col(ChannelIdentity.reply_target_json).is_not(None))
+                .order_by(col(ChannelIdentity.updated_at).desc())).first()
+        if row is None or row.reply_target_json is None:
+            return None
+        return row.channel, row.thread_key, row.sender_id, json.loads(row.reply_target_json)
 
     def close(self) -> None:
-        self._conn.close()
+        """Nothing to release: the engine belongs to the runtime (kept for callers)."""
 
 
 @dataclass
@@ -274,6 +310,7 @@ async def handle(channel: Channel, runtime: RuntimeLike, raw_body: bytes,
         log.info("%s: event %s already handled", channel.name, message.event_id)
         return HandleResult("duplicate", conversation_id=conversation_id)
     db.link(channel.name, thread, thread)
+    db.remember_reply_target(channel.name, thread, message)
     if message.message_key:
         db.link(channel.name, message.message_key, thread)
     job = functools.partial(_answer, channel, runtime, message, conversation_id, thread, db)
@@ -288,7 +325,8 @@ def _answer(channel: Channel, runtime: RuntimeLike, message: InboundMessage,
             conversation_id: str, thread: str, db: ChannelStore) -> bool:
     with _conversation_lock(conversation_id):
         try:
-            result = runtime.agent.ask(message.text, conversation_id, message.customer_id)
+            result = runtime.agent.ask(message.text, conversation_id, message.customer_id,
+                                       channel=channel.name)
         except Exception:
             log.exception("%s: the agent failed on %s", channel.name, conversation_id)
             if message.event_id is not None:

@@ -78,7 +78,7 @@ def mount_channels(app: FastAPI, runtime: RuntimeLike, settings: Any = None, *,
     mounted = channels if channels is not None else enabled_channels(settings)
     if not mounted:
         return []
-    db = store if store is not None else ChannelStore.for_settings(settings)
+    db = store if store is not None else ChannelStore(getattr(runtime, "engine", None))
     for channel in mounted:
         _mount(app, runtime, channel, db)
         log.info("channel %s mounted at /channels/%s/%s", channel.name, channel.name,

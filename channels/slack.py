@@ -88,7 +88,7 @@ class SlackChannel(Channel):
         if abs(time.time() - sent_at) > MAX_SKEW_S:
             return False
         expected = slack_signature(self.signing_secret, timestamp, raw_body)
-        return hmac.compare_digest(expected, given)
+        return hmac.compare_digest(expected.encode(), given.encode())
 
     @staticmethod
     def _payload(raw_body: bytes) -> dict[str, Any]:

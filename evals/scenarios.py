@@ -6,7 +6,7 @@ A scenario line (JSONL):
      "identity": {"customer_id": "cus_001"},          # null/absent: an anonymous visitor
      "turns": ["I want a refund for CL-100101", "yes"],
      "expected_tool_calls": [{"tool": "refund_order", "args": {"order_number": "CL-100101"}}],
-     "expected_refusals": [],                          # policy codes, e.g. "refund_window_expired"
+     "expected_refusals": [],     # policy or input-guard codes, e.g. "refund_window_expired"
      "expected_end_state": {"orders": {"CL-100101": {"status": "delivered"}},
                             "refunds": {"CL-100101": {"count": 1}},
                             "pending_approvals": 0},
@@ -218,6 +218,8 @@ def run_scenario(scenario: Scenario, make_agent: Callable[[Any], Any]) -> Scenar
                 result.refusals.append(str(action.get("code")))
             if action.get("status") == "pending_approval":
                 result.refusals.append("needs_approval")
+            if outcome.guard and not outcome.guard.get("allowed", True):
+                result.refusals.append(str(outcome.guard.get("code")))  # the input guard
         failures = result.failures
         for want in scenario.expected_tool_calls:
             if not any(_matches(want, got) for got in result.executed):

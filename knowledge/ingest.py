@@ -19,6 +19,7 @@ from knowledge.chunking import ChunkingConfig, chunk_document
 from knowledge.documents import Chunk, Document
 from knowledge.embeddings import Embedder
 from knowledge.loaders import DocumentLoader
+from knowledge.screening import screen_text
 from knowledge.sparse import BM25Encoder
 from knowledge.store import StoredPoint, VectorStore
 
@@ -34,11 +35,15 @@ class IngestReport:
     chunks_written: int = 0
     texts_embedded: int = 0
     seconds: float = 0.0
+    flagged: dict[str, list[str]] = field(default_factory=dict)
+    """Documents holding instruction-like text for an AI (knowledge/screening.py) -> the
+    reasons; they are ingested (retrieval screens them) and listed for a person to review."""
 
     def summary(self) -> dict[str, float | int]:
         return {
             "added": len(self.added), "updated": len(self.updated),
             "removed": len(self.removed), "unchanged": len(self.unchanged),
+            "flagged": len(self.flagged),
             "chunks_written": self.chunks_written, "texts_embedded": self.texts_embedded,
             "seconds": round(self.seconds, 3),
         }
@@ -84,6 +89,8 @@ class Ingestor:
         started = time.perf_counter()
         embedded_before = self.embedder.texts_embedded
         report = IngestReport()
+        report.flagged = {doc.id: list(found.reasons) for doc in docs
+                          if (found := screen_text(doc.text)).suspicious}
         stored = self.store.document_hashes()
         todo: list[tuple[Document, str]] = []
         for doc in docs:
@@ -149,6 +156,7 @@ class Ingestor:
 
 
 def _payload(doc: Document, doc_hash: str, chunk: Chunk) -> dict[str, object]:
+    screening = screen_text(chunk.text)
     return {
         "doc_id": doc.id,
         "doc_hash": doc_hash,
@@ -163,4 +171,6 @@ def _payload(doc: Document, doc_hash: str, chunk: Chunk) -> dict[str, object]:
         "heading_path": list(chunk.heading_path),
         "text": chunk.text,
         "metadata": doc.metadata,
+        "suspicious": bool(screening.reasons),
+        "screening": list(screening.reasons),
     }

@@ -78,12 +78,17 @@ def open_knowledge(settings: Any) -> Any:
 
 def print_ingest_summary(report: Any) -> None:
     table = Table(title="Knowledge base sync")
-    for col in ("added", "updated", "removed", "unchanged", "chunks written", "seconds"):
+    for col in ("added", "updated", "removed", "unchanged", "chunks written", "flagged",
+                "seconds"):
         table.add_column(col, justify="right")
     s = report.summary()
     table.add_row(str(s["added"]), str(s["updated"]), str(s["removed"]), str(s["unchanged"]),
-                  str(s["chunks_written"]), f"{s['seconds']:.2f}")
+                  str(s["chunks_written"]), str(s.get("flagged", 0)), f"{s['seconds']:.2f}")
     console.print(table)
+    for doc_id, reasons in sorted(getattr(report, "flagged", {}).items()):
+        console.print(f"[yellow]flagged[/] {doc_id}: instruction-like text for an AI "
+                      f"({', '.join(reasons)}); ingested, retrieval removes those sentences; "
+                      "please review", highlight=False)
 
 
 @app.command()
@@ -369,6 +374,54 @@ def eval_intent(
                   f"{chosen['oos_threshold']:.3f}"
                   f"{' (cached model)' if chosen.get('from_cache') else ''}[/]",
                   highlight=False)
+    _write_json(json_out, result)
+
+
+@eval_app.command("guard")
+def eval_guard(
+    dataset: Annotated[Path, typer.Option(help="JSONL: {text, label} with label 1 = attack, "
+                                          "0 = benign customer message.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the input guard (limits, patterns, classifier) on DATASET as a live turn does."""
+    from agents.guard import check_message
+    from evals.datasets import DatasetError
+    from evals.guard import load_guard_dataset, run_guard_eval
+    from knowledge.embeddings import make_embedder
+    from supportgraph.runtime import make_injection_detector
+
+    try:
+        rows = load_guard_dataset(dataset)
+    except DatasetError as exc:
+        fail(str(exc))
+    settings = load_settings(data_dir)
+    embedder = make_embedder(settings.embedding_model, settings.embedding_batch_size)
+    detector = make_injection_detector(settings, embedder)
+    try:
+        detector.prepare()
+    except DatasetError as exc:
+        fail(f"guard training set: {exc}")
+    with progress_bar() as progress:
+        result = run_guard_eval(rows, lambda text: check_message(
+            text, settings.max_message_chars, detector), progress=_tracked(progress))
+    if settings.guard_classifier:
+        result["classifier"] = {**detector.classifier.chosen,
+                                "threshold_used": detector.effective_threshold}
+    table = Table(title=f"Input guard: {result['attacks']} attacks, {result['benign']} benign "
+                        "messages")
+    cols = ["precision", "recall", "f1", "false_positive_rate", "p50_latency_ms",
+            "p95_latency_ms"]
+    for col in cols:
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{result[c]:.3f}" for c in cols))
+    console.print(table)
+    if settings.guard_classifier:
+        chosen = result["classifier"]
+        console.print(f"[dim]classifier: tfidf weight {chosen['tfidf_weight']:g}, C "
+                      f"{chosen['C']:g}, threshold {chosen['threshold_used']:.3f}"
+                      f"{' (cached model)' if chosen.get('from_cache') else ''}[/]",
+                      highlight=False)
     _write_json(json_out, result)
 
 
@@ -670,6 +723,84 @@ def eval_all(
             err_console.print(f"[bold red]scenarios:[/] {scen['scenarios'] - scen['passed']} "
                               "failed", highlight=False)
         raise typer.Exit(1)
+
+
+customer_app = typer.Typer(help="Export or erase what is stored about a customer (GDPR).",
+                           no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+
+
+@customer_app.command("export")
+def customer_export(
+    customer_id: Annotated[str, typer.Argument(help="The shop's customer id, e.g. cus_001.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON here "
+                                             "(default: standard output).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Everything stored about a customer as JSON: profile, orders, conversations and their
+    messages, channel identities, tickets, approvals, action executions, audit records."""
+    from supportgraph.db import init_db, make_engine
+    from supportgraph.privacy import CustomerNotFoundError, export_customer
+
+    settings = load_settings(data_dir)
+    engine = make_engine(settings.database_url_resolved)
+    try:
+        init_db(engine)
+        data = export_customer(engine, customer_id)
+    except CustomerNotFoundError:
+        fail(f"customer {customer_id!r}: nothing is stored about this id", 1)
+    finally:
+        engine.dispose()
+    if out is None:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _write_json(out, data)
+        err_console.print(f"wrote {out} ({len(data['conversations'])} conversations, "
+                          f"{len(data['orders'])} orders)", highlight=False)
+
+
+@customer_app.command("delete")
+def customer_delete(
+    customer_id: Annotated[str, typer.Argument(help="The shop's customer id, e.g. cus_001.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really erase (it cannot be undone).")]
+    = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Erase a customer: delete their conversations, messages, channel identities and
+    conversation checkpoints; anonymise the records kept for accounting (orders, refunds,
+    audit, approvals, tickets)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from supportgraph.db import init_db, make_engine
+    from supportgraph.privacy import CustomerNotFoundError, erase_customer
+
+    if not yes:
+        fail(f"customer delete {customer_id}: nothing was changed; add --yes to erase")
+    settings = load_settings(data_dir)
+    engine = make_engine(settings.database_url_resolved)
+    conn = sqlite3.connect(settings.checkpoint_path) if settings.checkpoint_path.exists() \
+        else None
+    try:
+        init_db(engine)
+        report = erase_customer(engine, customer_id, SqliteSaver(conn) if conn else None)
+        if conn is not None:
+            conn.execute("VACUUM")  # deleted checkpoints must not linger in free pages
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except CustomerNotFoundError:
+        fail(f"customer {customer_id!r}: nothing is stored about this id", 1)
+    finally:
+        engine.dispose()
+        if conn is not None:
+            conn.close()
+    table = Table(title=f"Customer {customer_id} erased")
+    table.add_column("what")
+    table.add_column("done")
+    table.add_column("rows", justify="right")
+    for what, how, rows in report:
+        table.add_row(what, how, str(rows))
+    console.print(table)
 
 
 def main() -> None:

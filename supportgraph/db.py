@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL mode and foreign keys on every connection."""
+def make_engine(url: str, synchronous: str | None = None) -> Engine:
+    """Create the engine; SQLite gets WAL mode and foreign keys on every connection (and
+    `PRAGMA synchronous`, when given: FULL, SQLite's default, fsyncs every commit)."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) != ":memory:":
@@ -25,6 +26,8 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            if synchronous is not None:
+                cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.close()
 
         return engine
@@ -33,6 +36,7 @@ def make_engine(url: str) -> Engine:
 
 def init_db(engine: Engine) -> None:
     """Create every table registered on SQLModel's metadata (idempotent)."""
+    import supportgraph.conversations  # noqa: F401  (conversations, messages, channels)
     import tools.records  # (registers the action layer's tables)
     import tools.shop.models  # noqa: F401  (registers the shop tables)
 

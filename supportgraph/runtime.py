@@ -23,10 +23,12 @@ from knowledge.loaders import DocumentLoader
 from knowledge.search import HybridRetriever
 from knowledge.sparse import BM25Encoder
 from knowledge.store import VectorStore
+from supportgraph.conversations import ConversationStore
 from supportgraph.db import init_db, make_engine
 from supportgraph.settings import BotConfig, Settings
 
 if TYPE_CHECKING:
+    from agents.injection import InjectionDetector
     from agents.intent_model import IntentClassifier
     from tools.service import ActionService
 
@@ -49,12 +51,48 @@ def open_store(settings: Settings, dim: int) -> VectorStore:
 
 
 def make_chat_model(settings: Settings) -> Any | None:
+    """The configured chat model under its retry policy and circuit breaker
+    (agents/resilience.py); the provider client's own retries are off where it has them."""
     if not settings.llm_model:
         return None
     from langchain.chat_models import init_chat_model
 
-    return init_chat_model(settings.llm_model, temperature=settings.llm_temperature,
-                           timeout=settings.llm_timeout_s)
+    from agents.resilience import ModelGuard, use_guard
+
+    kwargs: dict[str, Any] = {"temperature": settings.llm_temperature,
+                              "timeout": settings.llm_timeout_s}
+    try:
+        model = init_chat_model(settings.llm_model, max_retries=0, **kwargs)
+    except (TypeError, ValueError):
+        model = init_chat_model(settings.llm_model, **kwargs)
+    use_guard(model, ModelGuard.from_settings(settings))
+    return model
+
+
+def make_guarded_embedder(settings: Settings) -> Embedder:
+    """`make_embedder`, with an embedding endpoint (`provider:model`) called under a retry
+    policy and circuit breaker; a local sentence-transformers model needs none."""
+    model = settings.embedding_model
+    if model and ":" in model and not Path(model).exists():
+        from langchain.embeddings import init_embeddings
+
+        from agents.resilience import GuardedEmbeddings, ModelGuard
+        from knowledge.embeddings import LangChainEmbedder
+
+        guarded = GuardedEmbeddings(init_embeddings(model), ModelGuard.from_settings(settings))
+        return LangChainEmbedder(guarded, model)
+    return make_embedder(model, settings.embedding_batch_size)
+
+
+def make_injection_detector(settings: Settings, embedder: Embedder) -> InjectionDetector:
+    """The input guard's detector; its classifier is trained (or loaded from
+    data_dir/guard_cache) by `prepare()` or else on the first message it checks."""
+    from agents.injection import DEFAULT_DATASET, InjectionDetector
+
+    return InjectionDetector(embedder, dataset=settings.guard_dataset or DEFAULT_DATASET,
+                             cache_dir=settings.data_dir / "guard_cache",
+                             threshold=settings.guard_threshold,
+                             use_classifier=settings.guard_classifier)
 
 
 @dataclass
@@ -70,8 +108,7 @@ class KnowledgeServices:
     @classmethod
     def build(cls, settings: Settings, bot: BotConfig, embedder: Embedder | None = None,
               store: VectorStore | None = None) -> KnowledgeServices:
-        embedder = embedder or make_embedder(settings.embedding_model,
-                                             settings.embedding_batch_size)
+        embedder = embedder or make_guarded_embedder(settings)
         store = store or open_store(settings, embedder.dim)
         encoder = BM25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len,
                               query_languages=bot.languages)
@@ -129,7 +166,10 @@ class SupportRuntime:
         self._checkpoint_conn = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
         self.checkpointer = SqliteSaver(self._checkpoint_conn)
         self.checkpointer.setup()
+        self._checkpoint_conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         self.actions = make_action_service(settings, self.bot, self.engine, clock)
+        detector = make_injection_detector(settings, self.knowledge.embedder)
+        detector.prepare()  # trained or loaded now, not during a customer's first turn
         self.context = AgentContext(
             actions=self.actions,
             order_items=self._order_items,
@@ -140,9 +180,18 @@ class SupportRuntime:
             top_k=settings.top_k, min_confidence=settings.answer_min_confidence,
             lexical_bonus=settings.lexical_bonus, language_offsets=settings.language_offsets,
             max_message_chars=settings.max_message_chars,
+            injection_detector=detector,
             mask_pii_for_llm=settings.mask_pii_for_llm,
         )
-        self.agent = SupportAgent(build_graph(self.checkpointer), self.context)
+        # Transcripts are written on every turn: on SQLite through their own connections
+        # with the checkpoints' fsync policy (`sqlite_synchronous`); the action tables
+        # keep SQLite's full durability.
+        self._transcript_engine = make_engine(
+            settings.database_url_resolved, synchronous=settings.sqlite_synchronous) \
+            if settings.database_url_resolved.startswith("sqlite:") else self.engine
+        self.conversations = ConversationStore(self._transcript_engine)
+        self.agent = SupportAgent(build_graph(self.checkpointer), self.context,
+                                  self.conversations)
 
     def _order_items(self, customer_id: str | None) -> dict[str, str]:
         """Names of the customer's recently ordered items, with their translations from
@@ -171,6 +220,7 @@ class SupportRuntime:
     def close(self) -> None:
         self.knowledge.close()
         self._checkpoint_conn.close()
+        self._transcript_engine.dispose()
         self.engine.dispose()
 
     def __enter__(self) -> SupportRuntime:

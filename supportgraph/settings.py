@@ -130,11 +130,13 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     top_k: int = 5
     prefetch_limit: int = 50
-    # Answer confidence = cosine similarity + lexical_bonus per shared stem (at most 3)
-    # - the language's offset. Calibrated for all-MiniLM-L6-v2 on the demo shop's
-    # labelled questions (supportgraph/demo/retrieval_queries.jsonl + unanswerable.jsonl):
-    # the English-only model rates any two French texts as fairly similar.
-    answer_min_confidence: float = 0.40
+    # Answer confidence: the probability that a passage answers the question, from the
+    # answerability model (agents/answerability.py) over the passage score (cosine similarity
+    # + lexical_bonus per shared stem, at most 3, - the language's offset: all-MiniLM-L6-v2
+    # rates any two French texts as fairly similar), its best sentence's similarity and the
+    # question words it covers. The threshold keeps 90% of the calibration questions'
+    # answerable ones (bench/fit_answerability.py).
+    answer_min_confidence: float = 0.32
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = Field(
         default_factory=lambda: {"fr": 0.2, "de": 0.2, "es": 0.2, "it": 0.2, "nl": 0.2})
@@ -150,6 +152,16 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_timeout_s: float = 30.0
     mask_pii_for_llm: bool = True
+    # Resilience of model calls (agents/resilience.py): timeouts, 429 and 5xx are retried
+    # with exponential backoff and jitter within an attempt count and a time budget; after
+    # `llm_breaker_threshold` consecutive failures the model's circuit breaker opens for
+    # `llm_breaker_reset_s` and turns take the offline path at once.
+    llm_max_attempts: int = Field(default=3, ge=1)
+    llm_retry_initial_s: float = Field(default=0.5, ge=0)
+    llm_retry_max_s: float = Field(default=4.0, ge=0)
+    llm_retry_budget_s: float = Field(default=20.0, gt=0)
+    llm_breaker_threshold: int = Field(default=5, ge=1)
+    llm_breaker_reset_s: float = Field(default=30.0, gt=0)
 
     # Identity and access. The site signs a user id with `identity_secret`
     # (HMAC-SHA256, as Intercom's identity verification); server-to-server calls and the
@@ -182,6 +194,26 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     max_message_chars: int = 4000
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
+    """fsync policy of conversation checkpoints and transcripts on SQLite (WAL): NORMAL
+    survives a crash of the process, a power cut may lose the last turns (never a
+    refund: the action tables always fsync every commit); FULL fsyncs every write."""
+
+    # Input guard (agents/injection.py): patterns + a classifier trained on guard_dataset
+    # (default: supportgraph/demo/guard/train.jsonl), cached in data_dir/guard_cache.
+    guard_classifier: bool = True
+    guard_threshold: float | None = None
+    """Attack-probability threshold; unset = the one chosen by cross-validation."""
+    guard_dataset: Path | None = None
+    # Request limits (channels/ratelimit.py). Token buckets: `*_burst` requests at once,
+    # refilled at `*_per_minute`. Per client IP on every /v1 endpoint; per conversation
+    # (or verified customer) on the endpoints that run a turn. 429 + Retry-After beyond.
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    rate_limit_enabled: bool = True
+    rate_limit_ip_per_minute: float = Field(default=1200.0, gt=0)
+    rate_limit_ip_burst: int = Field(default=600, ge=1)
+    rate_limit_conversation_per_minute: float = Field(default=30.0, gt=0)
+    rate_limit_conversation_burst: int = Field(default=20, ge=1)
 
     @property
     def database_url_resolved(self) -> str:

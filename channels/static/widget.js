@@ -28,7 +28,7 @@
       handoff: "A member of our team will take over this conversation and reply here.",
       confirm: "Confirm", decline: "Decline", yes: "yes", no: "no", sources: "Sources",
       welcome: "Hello! Ask me about orders, deliveries, returns, refunds or payments.",
-      you: "You", bot: "Assistant", typing: "The assistant is typing…",
+      you: "You", bot: "Assistant", agent: "Support team", typing: "The assistant is typing…",
       sending: "Sending…", retrying: "Not sent yet: retrying in {s} s…",
       offline: "Connection lost. Your message is kept and will be sent automatically.",
       lost: "The connection dropped during the reply; fetching it…",
@@ -43,7 +43,7 @@
       confirm: "Confirmer", decline: "Refuser", yes: "oui", no: "non", sources: "Sources",
       welcome: "Bonjour ! Posez-moi vos questions sur les commandes, livraisons, retours, " +
                "remboursements ou paiements.",
-      you: "Vous", bot: "Assistant", typing: "L'assistant écrit…",
+      you: "Vous", bot: "Assistant", agent: "Équipe support", typing: "L'assistant écrit…",
       sending: "Envoi…", retrying: "Pas encore envoyé : nouvel essai dans {s} s…",
       offline: "Connexion perdue. Votre message est conservé et sera envoyé automatiquement.",
       lost: "La connexion a été coupée pendant la réponse ; récupération…",
@@ -52,6 +52,7 @@
     }
   };
   var BACKOFF = [1000, 2000, 4000, 8000, 15000, 30000];
+  var POLL_MS = 3000;  // history polling while a human (agent or approver) is expected
 
   function uiLanguage() {
     var langs = navigator.languages && navigator.languages.length ? navigator.languages
@@ -151,6 +152,7 @@
     ".assistant{align-self:flex-start;background:#fff;border:1px solid #e0ddd5;",
     "border-bottom-left-radius:4px}",
     ".assistant.error{background:#fdecea;border-color:#f5c2bd}",
+    ".assistant.agent{background:#eef6fd;border-color:#b9d5ee}",
     ".meta{display:block;font-size:12px;opacity:.8;margin-top:4px}",
     ".typing::after{content:'…';animation:sg-blink 1s steps(2) infinite}",
     "@keyframes sg-blink{50%{opacity:.2}}",
@@ -197,7 +199,7 @@
 
   Widget.prototype.load = function () {
     var fresh = { conversationId: null, messages: [], outbox: [], handoff: false,
-                  language: null, open: false };
+                  waitingApproval: false, language: null, open: false };
     try {
       var saved = JSON.parse(localStorage.getItem(this.key) || "null");
       if (saved && Array.isArray(saved.messages)) {
@@ -282,11 +284,23 @@
     // The history first, then what is still queued: both rewrite the message list.
     var ready = this.state.conversationId ? this.refresh() : Promise.resolve(true);
     ready.catch(function () { return false; }).then(function () { self.kick(); });
+    this.poller = setInterval(function () { self.poll(); }, POLL_MS);
+  };
+
+  /** While handed off (or a refund waits for approval), fetch the history now and then:
+   * a human's reply and the approval's outcome arrive there. */
+  Widget.prototype.poll = function () {
+    if (this.destroyed || this.busy || this.state.outbox.length || document.hidden ||
+        !this.state.conversationId || !(this.state.handoff || this.state.waitingApproval)) {
+      return;
+    }
+    this.refresh().catch(function () { /* offline: the next poll tries again */ });
   };
 
   Widget.prototype.destroy = function () {
     this.destroyed = true;
     clearTimeout(this.timer);
+    clearInterval(this.poller);
     window.removeEventListener("online", this.onOnline);
     if (this.nodes.host) this.nodes.host.remove();
   };
@@ -373,11 +387,11 @@
 
   Widget.prototype.renderMessage = function (m, last) {
     var t = this.t, self = this;
-    var cls = "msg " + (m.role === "customer" ? "customer" : "assistant") +
-      (m.error ? " error" : "");
+    var cls = "msg " + (m.role === "customer" ? "customer" : m.role === "agent" ?
+      "assistant agent" : "assistant") + (m.error ? " error" : "");
     var node = el("div", { class: cls });
-    node.appendChild(el("span", { class: "sr", text: (m.role === "customer" ? t.you : t.bot)
-      + ": " }));
+    node.appendChild(el("span", { class: "sr", text: (m.role === "customer" ? t.you :
+      m.role === "agent" ? t.agent : t.bot) + ": " }));
     var text = el("span", { class: "text", text: m.text });
     node.appendChild(text);
     if (m.streaming) {
@@ -598,6 +612,9 @@
     m.text = reply.reply;
     m.citations = reply.citations || [];
     m.awaiting = !!reply.awaiting_confirmation;
+    if (reply.action && reply.action.status === "pending_approval") {
+      this.state.waitingApproval = true;
+    }
     if (reply.language) this.state.language = reply.language;
     if (reply.intent && reply.intent.route === "handoff") this.state.handoff = true;
     this.save();
@@ -674,7 +691,9 @@
       return { id: "h" + i, role: m.role, text: m.text, citations: m.citations || [] };
     });
     var last = messages[messages.length - 1];
-    var lastOld = old.filter(function (m) { return !m.pending; }).pop();
+    var known = old.filter(function (m) { return !m.pending && !m.error; });
+    if (messages.length > known.length) this.state.waitingApproval = false;  // news came
+    var lastOld = known[known.length - 1];
     if (awaiting && last && lastOld && last.role === "assistant" && last.text === lastOld.text) {
       last.awaiting = true;
     }

@@ -1,0 +1,79 @@
+"""The answerability model and the extractive responder, on the real demo knowledge base.
+
+Questions here are not in the eval set nor in the calibration files the model was fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.answerability import DEFAULT_MODEL, FEATURES, AnswerabilityModel, passage_sentences
+from agents.respond import compose_extractive
+from evals.metrics import quote_in_text
+from supportgraph.runtime import SupportRuntime
+
+DEMO = Path(__file__).resolve().parents[1] / "supportgraph" / "demo"
+
+
+def test_the_model_has_one_weight_per_feature_and_is_a_probability() -> None:
+    assert len(DEFAULT_MODEL.weights) == len(FEATURES)
+    model = AnswerabilityModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=0.0)
+    assert model.probability([0.0] * 6) == pytest.approx(0.5)
+    assert model.probability([5.0, 1, 1, 1, 1, 1]) > 0.99
+    assert model.probability([-5.0, 1, 1, 1, 1, 1]) < 0.01
+
+
+def test_passage_sentences_drop_markup_and_split_list_items() -> None:
+    text = "## Rules\n- **One code per order.** Codes can't be combined.\n- Enter it at checkout"
+    assert passage_sentences(text) == ["## Rules", "One code per order.",
+                                       "Codes can't be combined.", "Enter it at checkout"]
+
+
+@pytest.mark.parametrize(("question", "language"), [
+    ("Do you sell gardening seeds and bulbs?", "en"),
+    ("Proposez-vous un service de retouche pour les vêtements ?", "fr"),
+])
+def test_near_miss_questions_are_declined(demo_runtime: SupportRuntime, question: str,
+                                          language: str) -> None:
+    result = demo_runtime.agent.ask(question)
+    assert result.citations == [] and not result.answered and result.handoff_offered
+    assert result.language == language
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("How much does DHL express delivery cost?", "€12.90"),
+    ("Combien de temps dure la validité d'une carte cadeau ?", "12 mois"),
+    ("Which email should I use to reach your data protection officer?",
+     "privacy@cedarlane.example"),
+])
+def test_answers_quote_the_sentence_with_the_fact(demo_runtime: SupportRuntime, question: str,
+                                                  fact: str) -> None:
+    result = demo_runtime.agent.ask(question)
+    assert result.answered and fact in result.reply
+    for citation in result.citations:
+        passage = next(p for p in result.passages if p["chunk_id"] == citation["chunk_id"])
+        assert quote_in_text(citation["quote"], passage["text"])
+
+
+def test_a_lead_in_sentence_brings_the_sentence_that_follows(
+        demo_runtime: SupportRuntime) -> None:
+    text = ("Example: you paid €140 and we already refunded €40 for one item. "
+            "The most you can still get back is €100. Shipping is not included.")
+    passage: dict[str, Any] = {"doc_id": "en/x", "chunk_id": "c1", "title": "Partial refunds",
+                               "source": "", "language": "en", "confidence": 0.9, "text": text}
+    citations = compose_extractive("I paid €140 and got €40 back, how much more can I get?",
+                                   [passage], demo_runtime.knowledge.embedder)
+    assert "€100" in citations[0]["quote"]
+    assert quote_in_text(citations[0]["quote"], text)
+
+
+def test_calibration_files_hold_no_eval_question() -> None:
+    eval_questions = {json.loads(line)["question"].strip().lower() for line in
+                      (DEMO / "rag_eval.jsonl").read_text(encoding="utf-8").splitlines()}
+    calibration = [json.loads(line)["question"].strip().lower() for line in
+                   (DEMO / "rag_calibration.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(calibration) >= 60 and not set(calibration) & eval_questions
