@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from agents.intent_model import EmbeddingCache, TextFeatures
 from knowledge.embeddings import Embedder
 
 METHOD_VERSION = "guard-lr-1"
@@ -169,29 +169,11 @@ def windows(text: str, size: int = WINDOW_CHARS, stride: int = WINDOW_STRIDE) ->
     return out
 
 
-@dataclass
-class _Features:
-    weight: float
-    word: TfidfVectorizer | None = None
-    char: TfidfVectorizer | None = None
-
-    def fit(self, texts: Sequence[str]) -> _Features:
-        if self.weight > 0 and self.word is None:
-            self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                                        max_features=20_000, dtype=np.float32)
-            self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                                        sublinear_tf=True, min_df=2, max_features=40_000,
-                                        dtype=np.float32)
-            self.word.fit(texts)
-            self.char.fit(texts)
-        return self
-
-    def transform(self, texts: Sequence[str], vectors: np.ndarray) -> Any:
-        if self.weight <= 0 or self.word is None or self.char is None:
-            return vectors
-        scale = np.float32(self.weight / math.sqrt(2.0))
-        return sp.hstack([sp.csr_matrix(vectors), self.word.transform(texts) * scale,
-                          self.char.transform(texts) * scale], format="csr", dtype=np.float32)
+def _features(weight: float, word: TfidfVectorizer | None = None,
+              char: TfidfVectorizer | None = None) -> TextFeatures:
+    """The intent classifier's feature builder with a larger vocabulary (attacks vary)."""
+    return TextFeatures(weight, word, char, max_word_features=20_000,
+                        max_char_features=40_000, min_df=2)
 
 
 def _fit(c: float, x: Any, y: np.ndarray, seed: int) -> LogisticRegression:
@@ -235,7 +217,7 @@ class InjectionClassifier:
     threshold: float
     chosen: dict[str, Any]
     model: LogisticRegression
-    features: _Features
+    features: TextFeatures
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[int], embedder: Embedder, *,
@@ -272,13 +254,11 @@ class InjectionClassifier:
     @classmethod
     def _train(cls, texts: Sequence[str], labels: Sequence[int], groups: Sequence[str] | None,
                embedder: Embedder, cache_dir: Path | None, seed: int) -> InjectionClassifier:
-        from agents.intent_model import _EmbeddingCache
-
         started = time.perf_counter()
         triples = sorted(zip(labels, texts, groups or [""] * len(texts), strict=True))
         y = np.array([t[0] for t in triples], dtype=np.int64)
         x_text = [t[1] for t in triples]
-        vectors = _EmbeddingCache(cache_dir, embedder).embed(x_text)
+        vectors = EmbeddingCache(cache_dir, embedder).embed(x_text)
         embed_seconds = time.perf_counter() - started
 
         if groups is not None and len({t[2] for t in triples}) >= 2 * FOLDS:
@@ -287,7 +267,7 @@ class InjectionClassifier:
         else:
             splits = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
                           .split(np.zeros(len(y)), y))
-        fold_features = [_Features(1.0).fit([x_text[i] for i in tr]) for tr, _ in splits]
+        fold_features = [_features(1.0).fit([x_text[i] for i in tr]) for tr, _ in splits]
         scores: dict[str, dict[str, float]] = {}
         oof_by: dict[tuple[float, float], np.ndarray] = {}
 
@@ -296,7 +276,7 @@ class InjectionClassifier:
                 return
             oof = np.zeros(len(y))
             for (tr, te), shared in zip(splits, fold_features, strict=True):
-                feats = _Features(weight, shared.word, shared.char)
+                feats = _features(weight, shared.word, shared.char)
                 model = _fit(c, feats.transform([x_text[i] for i in tr], vectors[tr]), y[tr],
                              seed)
                 oof[te] = model.predict_proba(
@@ -323,7 +303,7 @@ class InjectionClassifier:
         weight, c = best()
         threshold = threshold_for(oof_by[(weight, c)][y == 0])
         cv_seconds = time.perf_counter() - started - embed_seconds
-        features = _Features(weight).fit(x_text)
+        features = _features(weight).fit(x_text)
         model = _fit(c, features.transform(x_text, vectors), y, seed)
         chosen = {
             "method": METHOD_VERSION, "tfidf_weight": weight, "C": c, "folds": FOLDS,

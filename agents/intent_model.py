@@ -86,19 +86,25 @@ class IntentPrediction:
 
 
 @dataclass
-class _Features:
-    """Turns texts (+ their embeddings) into the model's feature matrix."""
+class TextFeatures:
+    """Turns texts (+ their embeddings) into a classifier's feature matrix: the embedding
+    beside word 1-2-gram and char_wb 2-5-gram TF-IDF blocks scaled to norm `weight`."""
 
     weight: float
     word: TfidfVectorizer | None = None
     char: TfidfVectorizer | None = None
+    max_word_features: int = MAX_WORD_FEATURES
+    max_char_features: int = MAX_CHAR_FEATURES
+    min_df: int = 1
 
-    def fit(self, texts: Sequence[str]) -> _Features:
+    def fit(self, texts: Sequence[str]) -> TextFeatures:
         if self.weight > 0 and self.word is None:
             self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
-                                        max_features=MAX_WORD_FEATURES, dtype=np.float32)
+                                        min_df=self.min_df,
+                                        max_features=self.max_word_features, dtype=np.float32)
             self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5),
-                                        sublinear_tf=True, max_features=MAX_CHAR_FEATURES,
+                                        sublinear_tf=True, min_df=self.min_df,
+                                        max_features=self.max_char_features,
                                         dtype=np.float32)
             self.word.fit(texts)
             self.char.fit(texts)
@@ -181,7 +187,7 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
 
 
-class _EmbeddingCache:
+class EmbeddingCache:
     """Per-text embeddings of one embedder in `cache_dir/embeddings/<name>.npz`."""
 
     def __init__(self, cache_dir: Path | None, embedder: Embedder) -> None:
@@ -234,7 +240,7 @@ class IntentClassifier:
     oos_threshold: float
     chosen: dict[str, Any]
     model: LogisticRegression
-    features: _Features
+    features: TextFeatures
     embedder: Embedder | None = field(default=None, repr=False)
 
     @property
@@ -285,7 +291,7 @@ class IntentClassifier:
         counts = Counter(y.tolist())
         if len(counts) < 2:
             raise ValueError("need examples of at least two labels")
-        vectors = _EmbeddingCache(cache_dir, embedder).embed(x_text)
+        vectors = EmbeddingCache(cache_dir, embedder).embed(x_text)
         embed_seconds = time.perf_counter() - started
 
         n_folds = _n_folds(counts)
@@ -298,7 +304,7 @@ class IntentClassifier:
             warnings.simplefilter("ignore", UserWarning)  # a class smaller than n_folds
             splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed)
                           .split(np.zeros(len(ys)), ys))
-        fold_tfidf: dict[int, _Features] = {}
+        fold_tfidf: dict[int, TextFeatures] = {}
         oof: dict[tuple[float, float], np.ndarray] = {}
         dense_fits: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -309,9 +315,9 @@ class IntentClassifier:
                 tr_text = [ts[i] for i in train_idx]
                 te_text = [ts[i] for i in test_idx]
                 if weight > 0 and fold not in fold_tfidf:  # one vocabulary per fold
-                    fold_tfidf[fold] = _Features(1.0).fit(tr_text)
+                    fold_tfidf[fold] = TextFeatures(1.0).fit(tr_text)
                 shared = fold_tfidf.get(fold)
-                feats = _Features(weight, shared.word if shared else None,
+                feats = TextFeatures(weight, shared.word if shared else None,
                                   shared.char if shared else None)
                 x_tr = feats.transform(tr_text, vs[train_idx])
                 x_te = feats.transform(te_text, vs[test_idx])
@@ -366,7 +372,7 @@ class IntentClassifier:
             threshold = _threshold_without_oos(best_proba, ys, classes)
             rule = f"{OOS_QUANTILE:.0%} quantile of correct out-of-fold top probabilities"
 
-        features = _Features(weight).fit(x_text)
+        features = TextFeatures(weight).fit(x_text)
         model = _fit(_logreg(c_best, seed), features.transform(x_text, vectors), y)
         chosen = {
             "method": METHOD_VERSION,
