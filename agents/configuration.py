@@ -31,7 +31,7 @@ class AgentContext:
     mask_pii_for_llm: bool = True
     """Mask emails, phones, cards, IBANs and addresses before text goes to the chat model."""
     top_k: int = 5
-    min_confidence: float = 0.40
+    min_confidence: float = 0.32
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = field(default_factory=lambda: {"fr": 0.2})
     max_message_chars: int = 4000
