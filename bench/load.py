@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -104,6 +106,49 @@ async def warm_up(base: str) -> None:
             await client.post(f"/v1/conversations/{cid}/messages", json={"text": text})
 
 
+def log_path(name: str, port: int | str = "*") -> Path:
+    """Where `demo_server` writes the server's output."""
+    return Path(tempfile.gettempdir()) / f"sg-{name}-server-{port}.log"
+
+
+@contextmanager
+def demo_server(data_dir: Path, name: str, start_timeout: float,
+                extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Prepare the demo data in `data_dir` (once), start `supportgraph serve` on a free
+    127.0.0.1 port, wait for /healthz and yield its base URL; stop it on exit."""
+    console = Console()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", SUPPORTGRAPH_DATA_DIR=str(data_dir),
+               SUPPORTGRAPH_BOT_CONFIG=str(ROOT / "supportgraph" / "demo" / "bot.yaml"),
+               **(extra_env or {}))
+    console.print("preparing the demo data (ingest + seed, once) ...")
+    subprocess.run([str(BIN), "demo", "--prepare-only"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    port = free_port()
+    server_log = log_path(name, port)
+    with server_log.open("w") as log_file:
+        server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
+                                  stdout=log_file, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + start_timeout
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            else:
+                raise SystemExit(f"server did not start (log: {server_log})")
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # turns still running
+                server.kill()
+                server.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=100)
@@ -123,33 +168,12 @@ def main() -> None:
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="sg-load-")
         data_dir = Path(tmp) / "data"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", SUPPORTGRAPH_DATA_DIR=str(data_dir),
-               SUPPORTGRAPH_BOT_CONFIG=str(ROOT / "supportgraph" / "demo" / "bot.yaml"))
-    console.print("preparing the demo data (ingest + seed, once) ...")
-    subprocess.run([str(BIN), "demo", "--prepare-only"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    server_log = Path(tempfile.gettempdir()) / f"sg-load-server-{port}.log"
-    log_file = server_log.open("w")
-    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                              stdout=log_file, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + args.start_timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit("server did not start")
-        asyncio.run(warm_up(base))
-        latencies, errors, elapsed = asyncio.run(
-            drive(base, args.conversations, args.turns, args.seed, args.think))
+        with demo_server(data_dir, "load", args.start_timeout) as base:
+            asyncio.run(warm_up(base))
+            latencies, errors, elapsed = asyncio.run(
+                drive(base, args.conversations, args.turns, args.seed, args.think))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     result = {
@@ -174,7 +198,7 @@ def main() -> None:
                   str(result["errors"]))
     console.print(table)
     if errors:
-        console.print(f"errors: {dict(errors)} (server log: {server_log})")
+        console.print(f"errors: {dict(errors)} (server log: {log_path('load')})")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

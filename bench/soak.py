@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import BIN, QUESTIONS, ROOT, free_port, percentile, warm_up
+from load import QUESTIONS, demo_server, log_path, percentile, warm_up
 
 SECRET = "soak-identity-secret"
 ADMIN = "soak-admin-key"
@@ -364,41 +363,15 @@ def main() -> None:
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="sg-soak-")
         data_dir = Path(tmp) / "data"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", SUPPORTGRAPH_DATA_DIR=str(data_dir),
-               SUPPORTGRAPH_BOT_CONFIG=str(ROOT / "supportgraph" / "demo" / "bot.yaml"),
-               SUPPORTGRAPH_IDENTITY_SECRET=SECRET, SUPPORTGRAPH_ADMIN_API_KEY=ADMIN)
-    console.print("preparing the demo data (ingest + seed, once) ...")
-    subprocess.run([str(BIN), "demo", "--prepare-only"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    server_log = Path(tempfile.gettempdir()) / f"sg-soak-server-{port}.log"
-    log_file = server_log.open("w")
-    server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                              stdout=log_file, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 900  # a loaded machine loads the models slowly
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit("server did not start")
+    with demo_server(data_dir, "soak", 900,  # a loaded machine loads the models slowly
+                     {"SUPPORTGRAPH_IDENTITY_SECRET": SECRET,
+                      "SUPPORTGRAPH_ADMIN_API_KEY": ADMIN}) as base:
         console.print("warming up (every scripted question once) ...")
         asyncio.run(warm_up(base))
         console.print(f"driving {args.clients} clients for {args.seconds:.0f} s ...")
         tally, conversations, elapsed = asyncio.run(
             drive(base, args.clients, args.seconds, args.seed))
         mismatches = asyncio.run(history_mismatches(base, conversations, tally))
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # turns still running: the checks need no waiting
-            server.kill()
-            server.wait(timeout=60)
     checks = consistency(data_dir / "supportgraph.db")
     checks.append(("history = acknowledged customer messages", not mismatches,
                    "; ".join(mismatches[:5]) or f"{len(conversations)} conversations"))
@@ -436,7 +409,7 @@ def main() -> None:
         verdicts.add_row(name, "[green]pass[/]" if passed else "[red]FAIL[/]", detail)
     console.print(verdicts)
     if tally.errors:
-        console.print(f"server log: {server_log}")
+        console.print(f"server log: {log_path('soak')}")
     if args.json:
         args.json.write_text(json.dumps({
             "clients": args.clients, "seconds": round(elapsed, 1), "requests": total,
