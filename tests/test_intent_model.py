@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from agents.intent_model import IntentClassifier
 from evals.datasets import DatasetError
-from evals.intent import load_labelled_csv
+from evals.intent import closed_set_label, load_labelled_csv, run_intent_eval
 from knowledge.embeddings import Embedder
 from supportgraph.cli import app
 
@@ -219,10 +219,35 @@ def test_cli_eval_intent_writes_the_contract_json(
     payload = json.loads(out.read_text())
     assert set(payload) == {"accuracy", "macro_f1", "in_scope_accuracy", "oos_recall",
                             "oos_precision", "median_latency_ms", "train_seconds", "n_train",
-                            "n_test", "n_intents", "chosen"}
+                            "n_test", "n_intents", "chosen", "decision"}
+    assert payload["decision"] == "open_set"
     assert (payload["n_train"], payload["n_test"], payload["n_intents"]) == (84, 10, 6)
     assert payload["accuracy"] >= 0.7 and payload["oos_recall"] >= 0.5
     assert (tmp_path / "data" / "intent_cache").is_dir()
+
+
+def test_a_test_set_without_oos_is_scored_closed_set(
+        plain: IntentClassifier, embedder: Embedder, tmp_path: Path) -> None:
+    """Every test utterance of a closed-set benchmark has an intent: the best intent is
+    scored, and what the OOS threshold would have rejected is reported beside it."""
+    texts, labels = _rows()
+    train = _write_csv(tmp_path / "train.csv", list(zip(texts, labels, strict=True)))
+    hard = [("uh so the thing I bought, where is it", "track_order"),
+            ("money back?", "request_refund")]
+    test = _write_csv(tmp_path / "test.csv", HELD_OUT + hard)
+    result = run_intent_eval(train, test, embedder, cache_dir=tmp_path / "cache")
+    predictions = plain.predict_many([t for t, _ in HELD_OUT + hard])
+    best = [closed_set_label(p, "oos") for p in predictions]
+    gold = [label for _, label in HELD_OUT + hard]
+    assert result["decision"] == "closed_set"
+    assert "oos" not in best
+    assert result["accuracy"] == round(sum(b == g for b, g in zip(best, gold, strict=True))
+                                       / len(gold), 4)
+    rejected = sum(p.is_oos for p in predictions)
+    assert result["rejected_as_oos"] == round(rejected / len(gold), 4)
+    assert result["open_set_accuracy"] == round(sum(
+        p.label == g for p, g in zip(predictions, gold, strict=True)) / len(gold), 4)
+    assert result["open_set_accuracy"] <= result["accuracy"]
 
 
 def test_cli_eval_intent_rejects_a_bad_line_without_writing(
