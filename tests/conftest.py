@@ -83,6 +83,23 @@ def serve_app(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+CHROMIUM = Path(os.environ.get("SUPPORTGRAPH_CHROMIUM", "/usr/bin/chromium"))
+"""Debian's Chromium (never a downloaded browser); tests that need it skip without it."""
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, shared by the browser tests."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return make_embedder(None)

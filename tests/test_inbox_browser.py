@@ -50,16 +50,10 @@ def shop(demo_runtime: SupportRuntime,
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium(browser: Any) -> Any:
     ARTIFACTS.mkdir(exist_ok=True)
     expect.set_options(timeout=30_000)  # turns are slow on a loaded 2-core machine
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update"])
-        yield browser
-        browser.close()
+    return browser
 
 
 @pytest.fixture

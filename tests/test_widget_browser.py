@@ -8,7 +8,6 @@ the system Chromium is used). Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 import pytest
 
 from channels.app import create_app
+from conftest import CHROMIUM
 from supportgraph.runtime import DEMO_HELPCENTER, SupportRuntime
 
-CHROMIUM = Path(os.environ.get("SUPPORTGRAPH_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium "
@@ -54,20 +53,9 @@ def base_url(demo_runtime: SupportRuntime,
     runtime.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
     locale = getattr(request, "param", "en-US")
     context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(30_000)
