@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import Message
 from email.policy import default as default_policy
 from types import SimpleNamespace
@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from channels.base import ChannelStore, conversation_id_for
 from channels.email import reply_subject, strip_quoted
 from channels.registry import mount_channels
-from conftest import free_port, serve_app
+from conftest import free_port, serve_app, wait_for
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "inbound-secret-7c1e"
@@ -33,14 +33,6 @@ SENDER = "Cedar Lane Support <support@cedarlane.example>"
 PUBLIC_URL = "https://support.example.com"
 QUESTION = "How long do I have to return an item?"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 class Mailbox:

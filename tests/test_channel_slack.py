@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from channels.base import ChannelStore, OutboundMessage, conversation_id_for
 from channels.registry import mount_channels
 from channels.slack import SlackApiError, SlackChannel
-from conftest import serve_app
+from conftest import serve_app, wait_for
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -29,14 +29,6 @@ TEAM = "T0SLACK01"
 BOT_USER = "U0BOT0001"
 PUBLIC_URL = "https://support.example.com"
 QUESTION = "How long do I have to return an item?"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 class FakeSlack:

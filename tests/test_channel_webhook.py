@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import EntryPoint
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -27,19 +27,11 @@ from channels.base import (
     handle,
 )
 from channels.registry import available_channels, enabled_channels, mount_channels
-from conftest import serve_app
+from conftest import serve_app, wait_for
 from supportgraph.runtime import SupportRuntime
 
 SECRET = "webhook-secret-91ab"
 QUESTION = "How long do I have to return an item?"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def signature(body: bytes, secret: str = SECRET) -> str:
