@@ -152,21 +152,21 @@ def run_intent_eval(train_path: Path, test_path: Path, embedder: Embedder, *,
         progress("classifying", len(test), len(test))
 
     gold = [label for _, label in test]
+    result: dict[str, Any]
     if oos_label in gold:
         labels = [p.label for p in predictions]
-        result: dict[str, Any] = score_predictions(gold, labels, oos_label)
+        result = dict(score_predictions(gold, labels, oos_label))
         result["decision"] = "open_set"
     else:
         # No out-of-scope utterance to find: a closed-set task, scored on the best
         # intent; what the OOS decision would have done is reported beside it.
         labels = [closed_set_label(p, oos_label) for p in predictions]
-        result = score_predictions(gold, labels, oos_label)
+        result = dict(score_predictions(gold, labels, oos_label))
         open_set = [p.label for p in predictions]
-        result |= {
-            "decision": "closed_set",
-            "open_set_accuracy": score_predictions(gold, open_set, oos_label)["accuracy"],
-            "rejected_as_oos": round(sum(p.is_oos for p in predictions) / len(predictions), 4),
-        }
+        result["decision"] = "closed_set"
+        result["open_set_accuracy"] = score_predictions(gold, open_set, oos_label)["accuracy"]
+        result["rejected_as_oos"] = round(
+            sum(p.is_oos for p in predictions) / len(predictions), 4)
     result |= {
         "median_latency_ms": round(statistics.median(latencies), 3),
         "train_seconds": round(train_seconds, 3),
