@@ -1,25 +1,43 @@
-"""guard_in: size limits and prompt-injection / jailbreak attempts, before anything else runs.
+"""guard_in: size limits, prompt-injection / jailbreak attempts and abuse, before anything
+else runs.
 
 It stops a turn with a typed result rather than scattering checks through the
 nodes. Injection detection (agents/injection.py) is high-precision patterns plus
 an embedding + TF-IDF classifier trained on a labelled set; without a detector in
-the context (or with the classifier switched off) the patterns still run.
+the context (or with the classifier switched off) the patterns still run. Abuse
+(agents/abuse.py) comes after the injection patterns: an attack that also insults is
+still reported as `prompt_injection`.
+
+Abuse policy, as support teams run it: the first abusive turn of a conversation gets
+a calm reply that sets a boundary and invites the customer to go on; the second
+(ABUSE_HANDOFF_AFTER), or any threat of violence, hands the conversation to a human
+through a handoff ticket, the same one a "talk to a human" request opens. The
+abusive message never reaches the intent agent or a tool. Swearing about the
+situation is not abuse: the turn goes on, with `tone: frustrated` in the verdict.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from agents import prompts
+from agents.abuse import detect_abuse
 from agents.configuration import AgentContext
 from agents.injection import InjectionDetector, match_pattern
-from agents.state import GuardResult, TurnState
+from agents.state import AbuseTally, GuardResult, TurnState
 from knowledge.language import detect_language
 
+log = logging.getLogger(__name__)
+
 _SLOT_VALUES = re.compile(r"\S+@\S+|\b[A-Z]{1,3}-?\d{3,}\b|\d+", re.IGNORECASE)
+
+ABUSE_HANDOFF_AFTER = 2
+"""The abusive turn of a conversation that hands it to a human (a threat does at once)."""
 
 
 def last_customer_text(state: TurnState) -> str:
@@ -31,23 +49,75 @@ def last_customer_text(state: TurnState) -> str:
 
 def check_message(text: str, max_chars: int,
                   detector: InjectionDetector | None = None) -> GuardResult:
-    """The typed verdict of the input guard for one customer message: limits, then the
-    injection detector (patterns only when there is none)."""
+    """The typed verdict of the input guard for one customer message: limits, injection
+    patterns, then the injection classifier (when there is a detector) and abuse.
+
+    A pattern match is always `prompt_injection`. The classifier, trained on attacks, also
+    scores some plain insults high ("your staff are a bunch of clowns"); when the
+    high-precision abuse rules recognise one, the verdict is `abuse` (with the classifier's
+    score kept), so the conversation gets the abuse policy. Both stop the turn."""
     if not text.strip():
         return {"allowed": False, "code": "empty", "reason": "empty message"}
     if len(text) > max_chars:
         return {"allowed": False, "code": "too_long", "reason": f"{len(text)} > {max_chars}"}
-    if detector is None:
-        name = match_pattern(text)
-        if name is not None:
-            return {"allowed": False, "code": "prompt_injection", "reason": f"pattern {name}",
-                    "score": 1.0}
-        return {"allowed": True, "code": "ok", "reason": ""}
-    verdict = detector.check(text)
-    if verdict.is_attack:
-        return {"allowed": False, "code": "prompt_injection", "reason": verdict.reason,
-                "score": round(verdict.score, 4)}
-    return {"allowed": True, "code": "ok", "reason": "", "score": round(verdict.score, 4)}
+    name = match_pattern(text)
+    if name is not None:
+        return {"allowed": False, "code": "prompt_injection", "reason": f"pattern {name}",
+                "score": 1.0}
+    attack = detector.check(text) if detector is not None else None
+    abuse = detect_abuse(text)
+    if attack is not None and attack.is_attack and not abuse.abusive:
+        return {"allowed": False, "code": "prompt_injection", "reason": attack.reason,
+                "score": round(attack.score, 4)}
+    result: GuardResult = (
+        {"allowed": False, "code": "abuse", "kind": str(abuse.kind), "reason": f"rule {abuse.rule}"}
+        if abuse.abusive else
+        {"allowed": True, "code": "ok", "reason": "",
+         "tone": "frustrated" if abuse.frustrated else "neutral"})
+    if attack is not None:
+        result["score"] = round(attack.score, 4)
+    return result
+
+
+def open_handoff_ticket(ctx: AgentContext, state: TurnState, reason: str
+                        ) -> dict[str, str] | None:
+    """A handoff ticket, so the conversation shows up for human agents; None when there is
+    no action service (or it failed: the reply then offers a human instead)."""
+    conversation_id = str(state.get("conversation_id") or "")
+    if ctx.actions is None or not conversation_id:
+        return None
+    try:
+        ticket = ctx.actions.handoff_to_human(conversation_id, reason[:500],
+                                              customer_id=state.get("customer_id"))
+    except Exception:
+        log.exception("could not open a handoff ticket")
+        return None
+    return {k: str(v) for k, v in ticket.items()}
+
+
+def abuse_outcome(ctx: AgentContext, state: TurnState, verdict: GuardResult, text: str
+                  ) -> tuple[str, dict[str, Any]]:
+    """The reply key and state update for an abusive turn: a boundary the first time, a
+    human (once per conversation) on repeated abuse or a threat."""
+    tally = state.get("abuse") or AbuseTally()
+    turns = tally.get("turns", 0) + 1
+    handed_off = bool(tally.get("handed_off"))
+    kind = verdict.get("kind", "insult")
+    update: dict[str, Any] = {"abuse": AbuseTally(turns=turns, handed_off=handed_off)}
+    if kind != "threat" and turns < ABUSE_HANDOFF_AFTER:
+        return "abuse_boundary", update
+    update["handoff_offered"] = True
+    if handed_off:
+        return "abuse_handed_off", update
+    ticket = open_handoff_ticket(
+        ctx, state, f"Abusive messages ({kind}, abusive turn {turns}): the assistant stopped "
+                    f"answering. Last message: {ctx.record_text(text)}")
+    if ticket is None:
+        return "abuse_handoff_offer", update
+    update["abuse"] = AbuseTally(turns=turns, handed_off=True)
+    update["action"] = {"tool": "handoff_to_human", "status": "executed", "code": "handoff",
+                        "result": ticket}
+    return "abuse_handoff", update
 
 
 def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
@@ -60,12 +130,15 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     verdict = check_message(text, ctx.max_message_chars, ctx.injection_detector)
     update: dict = {"guard": verdict, "language": language, "passages": [], "citations": [],
                     "reply": "", "answered": False, "handoff_offered": False, "action": None}
-    if not verdict["allowed"]:
-        key = {"empty": "empty", "too_long": "too_long"}.get(verdict["code"], "blocked")
-        reply = prompts.text(key, language, company=ctx.bot.company, length=len(text),
-                             limit=ctx.max_message_chars)
-        update |= {"reply": reply, "responder": "guard", "messages": [AIMessage(reply)]}
-    return update
+    if verdict["allowed"]:
+        return update
+    key = {"empty": "empty", "too_long": "too_long"}.get(verdict["code"], "blocked")
+    if verdict["code"] == "abuse":
+        key, outcome = abuse_outcome(ctx, state, verdict, text)
+        update |= outcome
+    reply = prompts.text(key, language, company=ctx.bot.company, length=len(text),
+                         limit=ctx.max_message_chars)
+    return update | {"reply": reply, "responder": "guard", "messages": [AIMessage(reply)]}
 
 
 def route_after_guard(state: TurnState) -> str:

@@ -63,6 +63,22 @@ TEXTS: dict[str, dict[str, str]] = {
             "I can only help with questions about {company}'s orders, products and policies. "
             "What can I help you with?"
         ),
+        "abuse_boundary": (
+            "I'm here to help with your order. Let's keep things respectful — what can I do "
+            "for you?"
+        ),
+        "abuse_handoff": (
+            "I understand you're upset, but I can't continue the conversation in these terms. "
+            "I'm passing it to a member of our support team, who will follow up with you here."
+        ),
+        "abuse_handoff_offer": (
+            "I understand you're upset, but I can't continue the conversation in these terms. "
+            "Would you like me to connect you with a member of our support team?"
+        ),
+        "abuse_handed_off": (
+            "A member of our support team has already been asked to take over this "
+            "conversation and will reply here. Let's keep things respectful in the meantime."
+        ),
         "out_of_scope": (
             "I'm sorry, I can't help with that here: I can answer questions about orders, "
             "deliveries, returns, refunds, payments and accounts at {company}. Would you like "
@@ -108,6 +124,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "blocked": (
             "Je peux uniquement vous aider sur les commandes, les produits et les conditions "
             "de {company}. Que puis-je faire pour vous ?"
+        ),
+        "abuse_boundary": (
+            "Je suis là pour vous aider avec votre commande. Restons courtois, s'il vous "
+            "plaît — que puis-je faire pour vous ?"
+        ),
+        "abuse_handoff": (
+            "Je comprends votre mécontentement, mais je ne peux pas poursuivre l'échange sur "
+            "ce ton. Je transmets votre conversation à un membre de notre équipe, qui vous "
+            "répondra ici."
+        ),
+        "abuse_handoff_offer": (
+            "Je comprends votre mécontentement, mais je ne peux pas poursuivre l'échange sur "
+            "ce ton. Souhaitez-vous que je vous mette en relation avec un membre de notre "
+            "équipe ?"
+        ),
+        "abuse_handed_off": (
+            "Un membre de notre équipe a déjà été prévenu et reprendra cette conversation ici. "
+            "Restons courtois en attendant, s'il vous plaît."
         ),
         "out_of_scope": (
             "Je suis désolé, je ne peux pas vous aider sur ce sujet ici : je réponds aux "

@@ -45,9 +45,21 @@ class PendingTask(TypedDict, total=False):
 class GuardResult(TypedDict, total=False):
     allowed: bool
     code: str
+    """ok, empty, too_long, prompt_injection or abuse."""
     reason: str
     score: float
     """The injection classifier's attack probability (1.0 for a pattern match)."""
+    kind: str
+    """For `abuse`: insult, slur, harassment, sexual_harassment or threat."""
+    tone: str
+    """For an allowed message: `frustrated` (swearing, anger: a complaint) or `neutral`."""
+
+
+class AbuseTally(TypedDict, total=False):
+    """Abusive turns of the conversation so far; repeated abuse hands it to a human."""
+
+    turns: int
+    handed_off: bool
 
 
 class OutputVerdict(TypedDict, total=False):
@@ -73,6 +85,7 @@ class TurnState(TypedDict, total=False):
     verified_orders: list[str]
     language: str
     guard: GuardResult
+    abuse: AbuseTally
     intent: IntentResult
     pending: PendingTask | None
     passages: list[dict[str, Any]]
