@@ -37,6 +37,8 @@ _YES = re.compile(r"^\W*(yes|yep|yeah|y|ok|okay|sure|confirm|go ahead|please do|
                   re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|nope|n|cancel|stop|don't|do not|non|annule[rz]?|pas maintenant)\b",
                  re.IGNORECASE)
+_FREE_TEXT_ARGS = frozenset({"reason", "subject", "summary"})
+"""Arguments that only describe (stored with the action or ticket); PII in them is masked."""
 _POSTCODE = re.compile(r"\b(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b", re.IGNORECASE)
 
 
@@ -97,9 +99,9 @@ def args_from_slots(ctx: AgentContext, tool: str, slots: dict[str, Any], text: s
             args["item_names"] = [slots["item"]]
         if slots.get("amount"):
             args["amount"] = slots["amount"]
-        args["reason"] = text[:300]
+        args["reason"] = ctx.record_text(text)[:300]
     elif tool == "cancel_order":
-        args["reason"] = text[:300]
+        args["reason"] = ctx.record_text(text)[:300]
     elif tool == "update_shipping_address":
         address = parse_address(slots.get("address", ""))
         if address is None or ctx.actions is None:
@@ -147,7 +149,11 @@ def llm_requests(ctx: AgentContext, state: TurnState, conversation_id: str
         if not isinstance(call.get("name"), str) or not isinstance(call.get("args") or {}, dict):
             log.warning("chat model sent a malformed tool call; ignored")
             continue
-        requests.append(ActionRequest(tool=call["name"], args=dict(call.get("args") or {}),
+        args = dict(call.get("args") or {})
+        for key in _FREE_TEXT_ARGS & args.keys():
+            if isinstance(args[key], str):
+                args[key] = ctx.record_text(args[key])
+        requests.append(ActionRequest(tool=call["name"], args=args,
                                       conversation_id=conversation_id,
                                       identity=identity_of(state), source="llm"))
     return requests

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from agents.pii import mask_pii
 from agents.slots import SlotConfig
 from knowledge.search import HybridRetriever
 from supportgraph.settings import BotConfig
@@ -30,6 +31,9 @@ class AgentContext:
     tenant: str = "default"
     mask_pii_for_llm: bool = True
     """Mask emails, phones, cards, IBANs and addresses before text goes to the chat model."""
+    mask_pii_in_records: bool = True
+    """Mask them in the customer's free text that actions and tickets store (a refund's
+    reason, a handoff's summary); never in the arguments an action needs."""
     top_k: int = 5
     min_confidence: float = 0.32
     lexical_bonus: float = 0.06
@@ -47,3 +51,7 @@ class AgentContext:
     order_items: Callable[[str | None], Mapping[str, str]] = lambda _customer: {}
     """Names (in any language) of the customer's ordered items -> the shop's item name."""
     today: Callable[[], date] = date.today
+
+    def record_text(self, text: str) -> str:
+        """`text` as an action or a ticket stores it: PII masked unless configured off."""
+        return mask_pii(text).text if self.mask_pii_in_records else text

@@ -22,7 +22,7 @@ from agents import prompts
 from agents.action_texts import outcome_reply
 from agents.answerability import passage_sentences
 from agents.configuration import AgentContext
-from agents.guard import last_customer_text
+from agents.guard import last_customer_text, open_handoff_ticket
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
 from agents.state import Citation, TurnState
@@ -212,20 +212,6 @@ def _intent_title(ctx: AgentContext, name: str, language: str) -> str:
     return spec.title(language) if spec else name.replace("_", " ")
 
 
-def _open_handoff_ticket(ctx: AgentContext, state: TurnState) -> dict[str, Any] | None:
-    """A handoff ticket so the conversation shows up for human agents (once per request)."""
-    conversation_id = str(state.get("conversation_id") or "")
-    if ctx.actions is None or not conversation_id:
-        return None
-    try:
-        ticket = ctx.actions.handoff_to_human(conversation_id, last_customer_text(state)[:500],
-                                              customer_id=state.get("customer_id"))
-    except Exception:
-        log.exception("could not open a handoff ticket")
-        return None
-    return {k: str(v) for k, v in ticket.items()}
-
-
 def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     language = state.get("language") or ctx.bot.default_language
@@ -242,7 +228,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         handoff = action.get("status") == "failed"
     elif route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
-        ticket = _open_handoff_ticket(ctx, state)
+        ticket = open_handoff_ticket(ctx, state, ctx.record_text(last_customer_text(state)))
         if ticket:
             action_record = {"tool": "handoff_to_human", "status": "executed",
                              "code": "handoff", "result": ticket}

@@ -76,7 +76,9 @@ class SupportAgent:
             customer_id: str | None = None, channel: str | None = None) -> TurnResult:
         """Run one customer turn. An answer to a pending confirmation resumes it; any other
         message first declines the pending action, then is handled as a new turn. The
-        turn's messages are stored (`channel` names where a new conversation started)."""
+        turn's messages are stored (`channel` names where a new conversation started).
+        NUL characters are dropped: no message means one, and Postgres text cannot hold it."""
+        text = text.replace("\x00", "")
         conversation_id = conversation_id or self.new_conversation_id()
         started = time.perf_counter()
         config = self._config(conversation_id)
@@ -121,6 +123,7 @@ class SupportAgent:
     def add_agent_message(self, conversation_id: str, text: str, author: str) -> int:
         """Add a human agent's message to the conversation (the graph's messages, so the
         bot sees it on the next turn, and the database); returns its position."""
+        text, author = text.replace("\x00", ""), author.replace("\x00", "")
         config = self._config(conversation_id)
         if self.awaiting_confirmation(conversation_id):
             raise ConversationBusyError(conversation_id)

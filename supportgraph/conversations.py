@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from agents.pii import mask_pii
+
 
 class _UTC(TypeDecorator[datetime]):
     """A timezone-aware timestamp, always read back in UTC (SQLite stores it naive)."""
@@ -106,7 +108,9 @@ class ChannelIdentity(SQLModel, table=True):
     external_id: str = Field(primary_key=True, max_length=255)
     """A thread key (Slack channel+thread, first Message-ID, webhook conversation id) or
     the key of one message in it (an email's Message-ID, a sent reply's id)."""
-    thread_key: str = Field(max_length=255)
+    thread_key: str = Field(sa_type=Text)
+    """The whole thread key, however long the channel's ids are (a webhook's conversation
+    id, an e-mail's first Message-ID): the conversation id is derived from it."""
     conversation_id: str = Field(max_length=64, index=True)
     sender_id: str | None = Field(default=None, max_length=255)
     reply_target_json: str | None = Field(default=None, sa_type=Text)
@@ -136,10 +140,20 @@ class TranscriptLine(TypedDict, total=False):
 
 
 class ConversationStore:
-    """Reads and writes conversations and their messages (one short transaction each)."""
+    """Reads and writes conversations and their messages (one short transaction each).
 
-    def __init__(self, engine: Engine) -> None:
+    With `mask_pii` (the default, setting `transcript_pii=mask`) the emails, phone numbers,
+    card numbers, IBANs and addresses in message texts and summaries are replaced by
+    placeholders before they are written: the transcript people read and export never
+    holds them. The turn itself still ran on the original text.
+    """
+
+    def __init__(self, engine: Engine, *, mask_pii: bool = True) -> None:
         self.engine = engine
+        self.mask_pii = mask_pii
+
+    def _stored(self, text: str) -> str:
+        return mask_pii(text).text if self.mask_pii else text
 
     def record_turn(self, conversation_id: str, transcript: Sequence[TranscriptLine], *,
                     channel: str | None = None, customer_id: str | None = None,
@@ -187,7 +201,7 @@ class ConversationStore:
                 line = transcript[seq]
                 session.add(ConversationMessage(
                     conversation_id=conversation_id, seq=seq, role=line["role"],
-                    author=line.get("author", "")[:128], text=line["text"],
+                    author=line.get("author", "")[:128], text=self._stored(line["text"]),
                     citations_json=json.dumps(line.get("citations") or [], ensure_ascii=False),
                     created_at=now))
                 added += 1
@@ -228,7 +242,7 @@ class ConversationStore:
                 conversation.status = status
                 conversation.updated_at = _now()
             if summary is not None:
-                conversation.summary = summary
+                conversation.summary = self._stored(summary)
             session.add(conversation)
             session.commit()
             return True

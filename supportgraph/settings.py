@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_timeout_s: float = 30.0
     mask_pii_for_llm: bool = True
+    transcript_pii: Literal["mask", "keep"] = "mask"
+    """What stored transcripts hold of the emails, phone numbers, card numbers, IBANs and
+    addresses people write: `mask` (placeholders such as [EMAIL]) in conversation messages,
+    inbox summaries, ticket summaries and the free-text reasons of actions; `keep` the
+    originals. The LangGraph checkpoints keep the conversation's working state unmasked
+    (the email that proves an order must survive to the next turn); erasing a customer
+    deletes them."""
     # Resilience of model calls (agents/resilience.py): timeouts, 429 and 5xx are retried
     # with exponential backoff and jitter within an attempt count and a time budget; after
     # `llm_breaker_threshold` consecutive failures the model's circuit breaker opens for
