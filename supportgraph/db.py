@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -35,12 +35,17 @@ def make_engine(url: str, synchronous: str | None = None) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table registered on SQLModel's metadata (idempotent)."""
+    """Create every table registered on SQLModel's metadata (idempotent). On Postgres the
+    creation holds an advisory lock: instances starting together on a fresh database take
+    turns instead of failing on each other's half-created tables."""
     import supportgraph.conversations  # noqa: F401  (conversations, messages, channels)
     import tools.records  # (registers the action layer's tables)
     import tools.shop.models  # noqa: F401  (registers the shop tables)
 
-    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('supportgraph.init_db'))"))
+        SQLModel.metadata.create_all(conn)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +152,26 @@ def make_action_service(settings: Settings, bot: BotConfig, engine: Engine,
     return ActionService(backend, policy, engine)
 
 
+def order_item_names(actions: ActionService, bot: BotConfig
+                     ) -> Callable[[str | None], dict[str, str]]:
+    """The `AgentContext.order_items` lookup on `actions`' shop: names of the customer's
+    recently ordered items, with their translations from `bot.product_names` (e.g. the
+    demo's French names), mapped to the shop's name."""
+
+    def names(customer_id: str | None) -> dict[str, str]:
+        if customer_id is None:
+            return {}
+        found: dict[str, str] = {}
+        orders = actions.backend.list_orders(customer_id, 10)
+        for item in (i for order in orders for i in order.items):
+            found[item.name] = item.name
+            for translated in bot.product_names.get(item.name, {}).values():
+                found[translated] = item.name
+        return found
+
+    return names
+
+
 class SupportRuntime:
     """A running supportgraph: database, knowledge base, checkpointer and the agent."""
 
@@ -172,7 +193,7 @@ class SupportRuntime:
         detector.prepare()  # trained or loaded now, not during a customer's first turn
         self.context = AgentContext(
             actions=self.actions,
-            order_items=self._order_items,
+            order_items=order_item_names(self.actions, self.bot),
             classifier=self._train_classifier(),
             slot_config=SlotConfig(order_number_pattern=self.bot.order_number_pattern),
             retriever=self.knowledge.retriever, bot=self.bot, tenant=settings.tenant,
@@ -182,6 +203,7 @@ class SupportRuntime:
             max_message_chars=settings.max_message_chars,
             injection_detector=detector,
             mask_pii_for_llm=settings.mask_pii_for_llm,
+            mask_pii_in_records=settings.transcript_pii == "mask",
         )
         # Transcripts are written on every turn: on SQLite through their own connections
         # with the checkpoints' fsync policy (`sqlite_synchronous`); the action tables
@@ -189,22 +211,17 @@ class SupportRuntime:
         self._transcript_engine = make_engine(
             settings.database_url_resolved, synchronous=settings.sqlite_synchronous) \
             if settings.database_url_resolved.startswith("sqlite:") else self.engine
-        self.conversations = ConversationStore(self._transcript_engine)
+        self.conversations = ConversationStore(self._transcript_engine,
+                                               mask_pii=settings.transcript_pii == "mask")
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context,
                                   self.conversations)
-
-    def _order_items(self, customer_id: str | None) -> dict[str, str]:
-        """Names of the customer's recently ordered items, with their translations from
-        `bot.product_names` (e.g. the demo's French names), mapped to the shop's name."""
-        if customer_id is None:
-            return {}
-        orders = self.actions.backend.list_orders(customer_id, 10)
-        names: dict[str, str] = {}
-        for item in (i for order in orders for i in order.items):
-            names[item.name] = item.name
-            for translated in self.bot.product_names.get(item.name, {}).values():
-                names[translated] = item.name
-        return names
+        # Actions a killed process left in flight are settled now; the ones still too young
+        # to tell from a live worker's are settled by a second pass one grace period later.
+        self.actions.reconcile_interrupted()
+        self.reconciler = threading.Timer(self.actions.interrupted_after_s,
+                                          self.actions.reconcile_interrupted)
+        self.reconciler.daemon = True
+        self.reconciler.start()
 
     def _train_classifier(self) -> IntentClassifier | None:
         """The intent classifier for the bot's intents (cached on disk by their hash)."""
@@ -218,6 +235,7 @@ class SupportRuntime:
                                       or self.settings.data_dir / "intent_cache")
 
     def close(self) -> None:
+        self.reconciler.cancel()
         self.knowledge.close()
         self._checkpoint_conn.close()
         self._transcript_engine.dispose()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -17,7 +20,7 @@ import pytest
 import uvicorn
 from langgraph.checkpoint.memory import MemorySaver
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,8 +39,12 @@ from supportgraph.runtime import (
     make_action_service,
 )
 from supportgraph.settings import BotConfig, Settings
+from tools.actions import ActionRequest, Identity
+from tools.demo_backend import DemoShopBackend
+from tools.policy import PolicyConfig
 from tools.service import ActionService
-from tools.shop.seed import seed_demo_shop
+from tools.shop.models import Order, Refund
+from tools.shop.seed import SCENARIO_ORDERS, seed_demo_shop
 
 DATA = Path(__file__).parent / "data"
 SHOP_TODAY = date(2026, 3, 15)
@@ -45,16 +52,114 @@ SHOP_NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 """The fixed day the tool tests seed the demo shop for, so dates in policies are exact."""
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A real SQLite shop database seeded for SHOP_TODAY."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+def seeded_shop_engine(url: str) -> Engine:
+    """The tables created in the database at `url` and the demo shop seeded for SHOP_TODAY."""
+    engine = make_engine(url)
     init_db(engine)
     with Session(engine) as session:
         seed_demo_shop(session, today=SHOP_TODAY)
         session.commit()
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A real SQLite shop database seeded for SHOP_TODAY."""
+    engine = seeded_shop_engine(f"sqlite:///{tmp_path / 'shop.db'}")
     yield engine
     engine.dispose()
+
+
+NEW_LYON: dict[str, Any] = {"line1": "3 place Bellecour", "postal_code": "69002", "city": "Lyon",
+                            "country": "fr", "line2": "  "}
+"""A valid new shipping address in France (the demo shop's country), untrimmed line2."""
+
+
+class Clock:
+    """A settable clock for the action service and the demo shop."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(SHOP_NOW)
+
+
+@pytest.fixture
+def service(engine: Engine, clock: Clock) -> ActionService:
+    """The real action service on the seeded demo shop, on the settable clock."""
+    return ActionService(DemoShopBackend(engine, clock=clock), PolicyConfig(), engine, clock=clock)
+
+
+def order_owner(engine: Engine, scenario: str) -> str:
+    """The customer id of a demo scenario order's owner."""
+    with Session(engine) as session:
+        order = session.exec(
+            select(Order).where(col(Order.number) == SCENARIO_ORDERS[scenario])
+        ).one()
+        return order.customer.external_id
+
+
+def action_request(
+    engine: Engine, scenario: str, tool: str = "refund_order", conversation: str = "conv-1",
+    identity: Identity | None = None, **args: Any,
+) -> ActionRequest:
+    """A request for `tool` on a scenario order, by its verified owner unless `identity`."""
+    number = SCENARIO_ORDERS[scenario]
+    if identity is None:
+        identity = Identity(customer_id=order_owner(engine, scenario), verified=True,
+                            channel="web")
+    return ActionRequest(tool=tool, args={"order_number": number, **args},
+                         conversation_id=conversation, identity=identity)
+
+
+def order_refunds(engine: Engine, number: str) -> list[Refund]:
+    with Session(engine) as session:
+        order = session.exec(select(Order).where(col(Order.number) == number)).one()
+        return list(order.refunds)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the session (pgserver's bundled binaries, on a unix
+    socket in a temp dir; as root pgserver runs it as its own unprivileged user), stopped and
+    deleted afterwards. Tests that need it skip, with the reason, where it cannot start."""
+    pgserver = pytest.importorskip(
+        "pgserver", reason="no PostgreSQL for the tests: pgserver is not installed "
+        "(pip install -e '.[test]'; it has wheels for Python 3.11 and 3.12)")
+    psycopg = pytest.importorskip("psycopg",
+                                  reason="psycopg is not installed (pip install -e '.[test]')")
+    pgdata = Path(tempfile.mkdtemp(prefix="sg-pg-")) / "pgdata"
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET fsync = off")  # a throwaway cluster
+            conn.execute("SELECT pg_reload_conf()")
+    except Exception as err:  # any failure to start is a reason to skip, shown as such
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+        pytest.skip(f"PostgreSQL could not be started with pgserver: {err!r}")
+    yield server
+    server.cleanup()
+    shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """A `postgresql+psycopg://` URL of a fresh, empty database of its own for each test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.get_uri(database=name).replace("postgresql://",
+                                                         "postgresql+psycopg://", 1)
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def free_port() -> int:

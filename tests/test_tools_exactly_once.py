@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from conftest import SHOP_NOW, SHOP_TODAY
+from conftest import SHOP_NOW, SHOP_TODAY, order_refunds
 from supportgraph.db import session_scope
 from tools.actions import ActionOutcome, ActionRequest, Identity
 from tools.backend import BackendUnavailable, OrderView
@@ -67,12 +67,6 @@ def _request(scenario: str, customer: str, conversation: str = "conv-1",
     )
 
 
-def _refunds(engine: Engine, number: str) -> list[Refund]:
-    with Session(engine) as session:
-        order = session.exec(select(Order).where(col(Order.number) == number)).one()
-        return list(order.refunds)
-
-
 def _same(outcome: ActionOutcome) -> dict[str, Any]:
     data = asdict(outcome)
     data.pop("replayed")
@@ -96,7 +90,7 @@ def test_twenty_concurrent_identical_executions_refund_once(
         outcomes = list(pool.map(run, range(20)))
 
     assert backend.calls == [preview.idempotency_key]
-    refunds = _refunds(engine, number)
+    refunds = order_refunds(engine, number)
     assert len(refunds) == 1
     assert refunds[0].amount == Decimal("119.00")
     assert refunds[0].idempotency_key == preview.idempotency_key
@@ -112,7 +106,7 @@ def test_twenty_concurrent_identical_executions_refund_once(
     assert replay.replayed and _same(replay) == _same(outcomes[0])
     again = service.execute(service.preview(preview.request))  # a fresh preview, same key
     assert again.replayed and again.status == "executed"
-    assert len(_refunds(engine, number)) == 1 and len(backend.calls) == 1
+    assert len(order_refunds(engine, number)) == 1 and len(backend.calls) == 1
     events = [r["event"] for r in service.audit_trail(idempotency_key=preview.idempotency_key)]
     assert events.count("executed") == 1 and events.count("replayed") == 21
 
@@ -133,7 +127,7 @@ def test_concurrent_different_refunds_never_exceed_paid(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(run, range(8)))
-    issued = sum(r.amount for r in _refunds(engine, number) if r.status is RefundStatus.ISSUED)
+    issued = sum(r.amount for r in order_refunds(engine, number) if r.status is RefundStatus.ISSUED)
     assert issued <= Decimal("252.00")
     assert sum(o.status == "executed" for o in outcomes) <= 1
     assert all(o.status in {"executed", "refused"} for o in outcomes)
@@ -164,7 +158,7 @@ def test_backend_turns_duplicate_insert_into_first_result(engine: Engine,
     monkeypatch.setattr(DemoShopBackend, "_refunds_for_key", staticmethod(blind_once))
     third = backend.issue_refund(number, Decimal("50.00"), ids, "test", "key-1")
     assert third["duplicate"] and third["refund_ids"] == first["refund_ids"]
-    assert len(_refunds(engine, number)) == 1
+    assert len(order_refunds(engine, number)) == 1
 
 
 def test_backend_caps_refunds_itself(engine: Engine) -> None:
@@ -187,7 +181,7 @@ def test_approval_flow_executes_once(engine: Engine, service: ActionService,
     assert preview.decision.needs_approval
     pending = service.execute(preview)
     assert pending.status == "pending_approval" and pending.approval_id
-    assert backend.calls == [] and _refunds(engine, number) == []
+    assert backend.calls == [] and order_refunds(engine, number) == []
     duplicate = service.execute(preview)
     assert duplicate.replayed and duplicate.approval_id == pending.approval_id
     again = service.preview(preview.request)  # the pending approval does not block itself
@@ -209,7 +203,7 @@ def test_approval_flow_executes_once(engine: Engine, service: ActionService,
     after = service.execute(preview)
     assert after.replayed and after.status == "executed"
 
-    refunds = _refunds(engine, number)
+    refunds = order_refunds(engine, number)
     assert sum(r.amount for r in refunds) == Decimal("678.00")
     assert len(backend.calls) == 1
     assert service.list_approvals() == []
@@ -242,7 +236,7 @@ def test_concurrent_approvals_execute_once(engine: Engine, service: ActionServic
     assert all(o.status == "executed" for o in outcomes)
     assert sum(not o.replayed for o in outcomes) == 1
     assert len(backend.calls) == 1
-    assert len(_refunds(engine, SCENARIO_ORDERS["high_value_over_500"])) == 2  # two lines
+    assert len(order_refunds(engine, SCENARIO_ORDERS["high_value_over_500"])) == 2  # two lines
 
 
 def test_rejection_records_and_refunds_nothing(engine: Engine, service: ActionService,
@@ -255,7 +249,8 @@ def test_rejection_records_and_refunds_nothing(engine: Engine, service: ActionSe
     assert service.decide_approval(pending.approval_id, True, "bob").status == "rejected"
     replay = service.execute(preview)
     assert replay.replayed and replay.status == "rejected"
-    assert backend.calls == [] and _refunds(engine, SCENARIO_ORDERS["high_value_over_500"]) == []
+    assert backend.calls == []
+    assert order_refunds(engine, SCENARIO_ORDERS["high_value_over_500"]) == []
     (row,) = service.list_approvals(status="rejected")
     assert row["reviewer"] == "alice"
     events = [r["event"] for r in service.audit_trail(idempotency_key=preview.idempotency_key)]
@@ -318,12 +313,12 @@ def test_approved_refund_with_backend_down_can_be_approved_again(engine: Engine)
     failed = service.decide_approval(pending.approval_id, True, "alice")
     assert failed.status == "failed" and failed.code == "backend_unavailable"
     assert failed.result["ticket_id"]
-    assert _refunds(engine, SCENARIO_ORDERS["high_value_over_500"]) == []
+    assert order_refunds(engine, SCENARIO_ORDERS["high_value_over_500"]) == []
     (row,) = service.list_approvals(status="failed")
     assert row["approval_id"] == pending.approval_id
     done = service.decide_approval(pending.approval_id, True, "alice", "retry")
     assert done.status == "executed"
     assert backend.calls == [preview.idempotency_key] * 2  # same key both times
-    assert sum(r.amount for r in _refunds(engine, SCENARIO_ORDERS["high_value_over_500"])) == \
+    assert sum(r.amount for r in order_refunds(engine, SCENARIO_ORDERS["high_value_over_500"])) == \
         Decimal("678.00")
     assert service.decide_approval(pending.approval_id, True, "bob").replayed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,68 +13,31 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from conftest import SHOP_NOW, SHOP_TODAY
+from conftest import (
+    NEW_LYON,
+    SHOP_NOW,
+    SHOP_TODAY,
+    Clock,
+    action_request,
+    order_refunds,
+)
 from tools.actions import ALL_TOOLS, ActionRequest, Identity
 from tools.backend import ItemView, OrderView
-from tools.demo_backend import DemoShopBackend
 from tools.policy import PolicyConfig, check_refund
 from tools.records import ActionExecution, AuditRecord, Ticket
 from tools.service import ActionService
-from tools.shop.models import Order, OrderStatus, PaymentStatus, Refund
+from tools.shop.models import Order, OrderStatus, PaymentStatus
 from tools.shop.seed import SCENARIO_ORDERS
 from tools.tools import TOOL_FUNCTIONS, refund_order, tool_schemas
 
 TODAY, NOW = SHOP_TODAY, SHOP_NOW
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def service(engine: Engine, clock: Clock) -> ActionService:
-    return ActionService(DemoShopBackend(engine, clock=clock), PolicyConfig(), engine, clock=clock)
-
-
-def _owner(engine: Engine, scenario: str) -> str:
-    with Session(engine) as session:
-        order = session.exec(
-            select(Order).where(col(Order.number) == SCENARIO_ORDERS[scenario])
-        ).one()
-        return order.customer.external_id
-
-
-def _request(
-    engine: Engine, scenario: str, tool: str = "refund_order", conversation: str = "conv-1",
-    identity: Identity | None = None, **args: Any,
-) -> ActionRequest:
-    number = SCENARIO_ORDERS[scenario]
-    if identity is None:
-        identity = Identity(customer_id=_owner(engine, scenario), verified=True, channel="web")
-    return ActionRequest(tool=tool, args={"order_number": number, **args},
-                         conversation_id=conversation, identity=identity)
-
-
-def _refunds(engine: Engine, number: str) -> list[Refund]:
-    with Session(engine) as session:
-        order = session.exec(select(Order).where(col(Order.number) == number)).one()
-        return list(order.refunds)
-
-
 # --- refund window ------------------------------------------------------------------------
 
 
 def test_refundable_order_previews_and_executes(engine: Engine, service: ActionService) -> None:
-    preview = service.preview(_request(engine, "delivered_5_days_ago_refundable"))
+    preview = service.preview(action_request(engine, "delivered_5_days_ago_refundable"))
     assert preview.decision.allowed and preview.decision.code == "ok"
     assert not preview.decision.needs_approval
     assert preview.summary["order_number"] == SCENARIO_ORDERS["delivered_5_days_ago_refundable"]
@@ -87,7 +50,7 @@ def test_refundable_order_previews_and_executes(engine: Engine, service: ActionS
     outcome = service.execute(preview)
     assert outcome.status == "executed" and not outcome.replayed
     assert outcome.result["amount"] == "158.00"
-    refunds = _refunds(engine, SCENARIO_ORDERS["delivered_5_days_ago_refundable"])
+    refunds = order_refunds(engine, SCENARIO_ORDERS["delivered_5_days_ago_refundable"])
     assert sum(r.amount for r in refunds) == Decimal("158.00")
     assert {r.idempotency_key for r in refunds} == {
         preview.idempotency_key, f"{preview.idempotency_key}:2"}
@@ -96,36 +59,40 @@ def test_refundable_order_previews_and_executes(engine: Engine, service: ActionS
             col(Order.number) == SCENARIO_ORDERS["delivered_5_days_ago_refundable"])).one()
         assert order.payments[0].status is PaymentStatus.REFUNDED
     # now nothing is left
-    again = service.preview(_request(engine, "delivered_5_days_ago_refundable", reason="again"))
+    again = service.preview(
+        action_request(engine, "delivered_5_days_ago_refundable", reason="again"))
     assert again.decision.code == "already_refunded"
 
 
 def test_window_expired_after_45_days(engine: Engine, service: ActionService) -> None:
-    decision = service.preview(_request(engine, "delivered_45_days_ago_outside_window")).decision
+    decision = service.preview(
+        action_request(engine, "delivered_45_days_ago_outside_window")).decision
     assert not decision.allowed and decision.code == "refund_window_expired"
     assert decision.details["days_since_delivery"] == 45
 
 
 def test_window_boundary_30_allowed_31_refused(engine: Engine, service: ActionService) -> None:
-    assert service.preview(_request(engine, "delivered_30_days_ago_boundary")).decision.allowed
-    late = service.preview(_request(engine, "delivered_31_days_ago_just_outside")).decision
+    assert service.preview(
+        action_request(engine, "delivered_30_days_ago_boundary")).decision.allowed
+    late = service.preview(action_request(engine, "delivered_31_days_ago_just_outside")).decision
     assert late.code == "refund_window_expired"
 
 
 def test_execution_rechecks_the_window(engine: Engine, service: ActionService,
                                        clock: Clock) -> None:
-    preview = service.preview(_request(engine, "delivered_30_days_ago_boundary"))
+    preview = service.preview(action_request(engine, "delivered_30_days_ago_boundary"))
     assert preview.decision.allowed
     clock.now = NOW + timedelta(days=1)  # the customer confirms a day later
     outcome = service.execute(preview)
     assert outcome.status == "refused" and outcome.code == "refund_window_expired"
-    assert _refunds(engine, SCENARIO_ORDERS["delivered_30_days_ago_boundary"]) == []
+    assert order_refunds(engine, SCENARIO_ORDERS["delivered_30_days_ago_boundary"]) == []
 
 
 def test_not_delivered_cannot_be_refunded(engine: Engine, service: ActionService) -> None:
-    decision = service.preview(_request(engine, "shipped_not_delivered")).decision
+    decision = service.preview(action_request(engine, "shipped_not_delivered")).decision
     assert decision.code == "not_delivered"
-    assert service.preview(_request(engine, "paid_not_shipped")).decision.code == "not_delivered"
+    preview = service.preview(action_request(engine, "paid_not_shipped"))
+    assert preview.decision.code == "not_delivered"
 
 
 # --- non-refundable items -----------------------------------------------------------------
@@ -133,16 +100,17 @@ def test_not_delivered_cannot_be_refunded(engine: Engine, service: ActionService
 
 def test_final_sale_item_refused_other_item_refundable(engine: Engine,
                                                        service: ActionService) -> None:
-    rug = service.preview(_request(engine, "final_sale_item", item_names=["jute rug"])).decision
+    rug = service.preview(
+        action_request(engine, "final_sale_item", item_names=["jute rug"])).decision
     assert not rug.allowed and rug.code == "non_refundable_item"
     assert "Final-sale" in rug.reason
     candle = service.preview(
-        _request(engine, "final_sale_item", item_names=["Cedarwood scented candle"]))
+        action_request(engine, "final_sale_item", item_names=["Cedarwood scented candle"]))
     assert candle.decision.allowed and candle.summary["amount"] == "19.50"
-    both = service.preview(_request(engine, "final_sale_item",
+    both = service.preview(action_request(engine, "final_sale_item",
                                     item_names=["Cedarwood scented candle", "Jute rug"]))
     assert both.decision.code == "non_refundable_item"
-    whole = service.preview(_request(engine, "final_sale_item"))
+    whole = service.preview(action_request(engine, "final_sale_item"))
     assert whole.decision.allowed and whole.summary["amount"] == "19.50"
     assert [e["name"] for e in whole.summary["excluded_items"]] == [
         "Jute rug 160x230 (Final sale)"]
@@ -155,64 +123,64 @@ def test_final_sale_item_refused_other_item_refundable(engine: Engine,
 )
 def test_non_refundable_orders(engine: Engine, service: ActionService, scenario: str,
                                words: str) -> None:
-    decision = service.preview(_request(engine, scenario)).decision
+    decision = service.preview(action_request(engine, scenario)).decision
     assert not decision.allowed and decision.code == "non_refundable_item"
     assert words in decision.reason
-    outcome = service.execute(service.preview(_request(engine, scenario)))
+    outcome = service.execute(service.preview(action_request(engine, scenario)))
     assert outcome.status == "refused" and outcome.code == "non_refundable_item"
-    assert _refunds(engine, SCENARIO_ORDERS[scenario]) == []
+    assert order_refunds(engine, SCENARIO_ORDERS[scenario]) == []
 
 
 # --- amounts --------------------------------------------------------------------------------
 
 
 def test_partially_refunded_order_caps_the_amount(engine: Engine, service: ActionService) -> None:
-    whole = service.preview(_request(engine, "partially_refunded"))
+    whole = service.preview(action_request(engine, "partially_refunded"))
     assert whole.decision.allowed and whole.summary["amount"] == "163.00"
-    too_much = service.preview(_request(engine, "partially_refunded", amount="200")).decision
+    too_much = service.preview(action_request(engine, "partially_refunded", amount="200")).decision
     assert too_much.code == "amount_exceeds_refundable"
     assert too_much.details["max_refundable"] == "163.00"
     jumper = service.preview(
-        _request(engine, "partially_refunded", item_names=["Merino crew-neck jumper"]))
+        action_request(engine, "partially_refunded", item_names=["Merino crew-neck jumper"]))
     assert jumper.decision.code == "already_refunded"
-    socks = service.preview(_request(engine, "partially_refunded",
+    socks = service.preview(action_request(engine, "partially_refunded",
                                      item_names=["Wool hiking socks (2 pairs)"], amount="30"))
     assert socks.decision.code == "amount_exceeds_refundable"
-    exact = service.preview(_request(engine, "partially_refunded", amount="163.00"))
+    exact = service.preview(action_request(engine, "partially_refunded", amount="163.00"))
     assert exact.decision.allowed
     assert service.execute(exact).status == "executed"
-    issued = sum(r.amount for r in _refunds(engine, SCENARIO_ORDERS["partially_refunded"]))
+    issued = sum(r.amount for r in order_refunds(engine, SCENARIO_ORDERS["partially_refunded"]))
     assert issued == Decimal("252.00")  # the total paid, never more
 
 
 def test_fully_refunded_order(engine: Engine, service: ActionService) -> None:
-    decision = service.preview(_request(engine, "fully_refunded")).decision
+    decision = service.preview(action_request(engine, "fully_refunded")).decision
     assert decision.code == "already_refunded"
-    decision = service.preview(_request(engine, "fully_refunded", amount="1")).decision
+    decision = service.preview(action_request(engine, "fully_refunded", amount="1")).decision
     assert decision.code == "already_refunded"
 
 
 def test_over_500_needs_approval(engine: Engine, service: ActionService) -> None:
-    decision = service.preview(_request(engine, "high_value_over_500")).decision
+    decision = service.preview(action_request(engine, "high_value_over_500")).decision
     assert decision.allowed and decision.needs_approval and decision.code == "needs_approval"
-    small = service.preview(_request(engine, "high_value_over_500", amount="500.00")).decision
+    small = service.preview(action_request(engine, "high_value_over_500", amount="500.00")).decision
     assert small.allowed and not small.needs_approval
 
 
 def test_daily_limit_across_the_same_customers_orders(engine: Engine, service: ActionService,
                                                       clock: Clock) -> None:
-    first = service.execute(service.preview(_request(engine, "same_customer_daily_limit_1")))
-    second = service.execute(service.preview(_request(engine, "same_customer_daily_limit_2")))
+    first = service.execute(service.preview(action_request(engine, "same_customer_daily_limit_1")))
+    second = service.execute(service.preview(action_request(engine, "same_customer_daily_limit_2")))
     assert (first.result["amount"], second.result["amount"]) == ("382.90", "364.00")
-    third = service.preview(_request(engine, "same_customer_daily_limit_3"))
+    third = service.preview(action_request(engine, "same_customer_daily_limit_3"))
     assert third.decision.code == "daily_limit_exceeded"
     assert third.decision.details["remaining_today"] == "253.10"
-    over = service.preview(_request(engine, "same_customer_daily_limit_3", amount="253.11"))
+    over = service.preview(action_request(engine, "same_customer_daily_limit_3", amount="253.11"))
     assert over.decision.code == "daily_limit_exceeded"
-    fits = service.preview(_request(engine, "same_customer_daily_limit_3", amount="253.10"))
+    fits = service.preview(action_request(engine, "same_customer_daily_limit_3", amount="253.10"))
     assert fits.decision.allowed
     clock.now = NOW + timedelta(days=1)  # a new day: the allowance is back
-    assert service.preview(_request(engine, "same_customer_daily_limit_3")).decision.allowed
+    assert service.preview(action_request(engine, "same_customer_daily_limit_3")).decision.allowed
 
 
 def test_pure_check_refund_threshold_and_reservations() -> None:
@@ -244,7 +212,7 @@ def test_pure_check_refund_threshold_and_reservations() -> None:
 
 
 def test_cancel_paid_order(engine: Engine, service: ActionService) -> None:
-    preview = service.preview(_request(engine, "paid_not_shipped", tool="cancel_order"))
+    preview = service.preview(action_request(engine, "paid_not_shipped", tool="cancel_order"))
     assert preview.decision.allowed and preview.summary["amount"] == "233.00"
     outcome = service.execute(preview)
     assert outcome.status == "executed" and outcome.result["status"] == "cancelled"
@@ -253,14 +221,14 @@ def test_cancel_paid_order(engine: Engine, service: ActionService) -> None:
             col(Order.number) == SCENARIO_ORDERS["paid_not_shipped"])).one()
         assert order.status is OrderStatus.CANCELLED
         assert sum(r.amount for r in order.refunds) == order.total
-    again = service.preview(_request(engine, "paid_not_shipped", tool="cancel_order",
+    again = service.preview(action_request(engine, "paid_not_shipped", tool="cancel_order",
                                      reason="twice"))
     assert again.decision.code == "already_cancelled"
 
 
 def test_cancel_pending_bank_transfer(engine: Engine, service: ActionService) -> None:
     outcome = service.execute(
-        service.preview(_request(engine, "pending_bank_transfer", tool="cancel_order")))
+        service.preview(action_request(engine, "pending_bank_transfer", tool="cancel_order")))
     assert outcome.status == "executed" and outcome.result["refunded_amount"] == "0.00"
 
 
@@ -272,20 +240,18 @@ def test_cancel_pending_bank_transfer(engine: Engine, service: ActionService) ->
 )
 def test_cancel_refused(engine: Engine, service: ActionService, scenario: str,
                         code: str) -> None:
-    preview = service.preview(_request(engine, scenario, tool="cancel_order"))
+    preview = service.preview(action_request(engine, scenario, tool="cancel_order"))
     assert not preview.decision.allowed and preview.decision.code == code
     assert service.execute(preview).code == code
 
 
 # --- address change -----------------------------------------------------------------------
 
-NEW_LYON: dict[str, Any] = {"line1": "3 place Bellecour", "postal_code": "69002", "city": "Lyon",
-            "country": "fr", "line2": "  "}
 
 
 def test_address_change_before_shipping(engine: Engine, service: ActionService) -> None:
     preview = service.preview(
-        _request(engine, "paid_not_shipped", tool="update_shipping_address", **NEW_LYON))
+        action_request(engine, "paid_not_shipped", tool="update_shipping_address", **NEW_LYON))
     assert preview.decision.allowed
     assert preview.summary["destination"]["country"] == "FR"
     assert preview.summary["destination"]["line2"] is None
@@ -297,7 +263,7 @@ def test_address_change_before_shipping(engine: Engine, service: ActionService) 
 
 
 def test_address_change_after_shipping_refused(engine: Engine, service: ActionService) -> None:
-    decision = service.preview(_request(
+    decision = service.preview(action_request(
         engine, "shipped_not_delivered", tool="update_shipping_address", **NEW_LYON)).decision
     assert decision.code == "address_change_after_shipping"
 
@@ -306,7 +272,7 @@ def test_address_change_to_other_country_refused(engine: Engine,
                                                  service: ActionService) -> None:
     berlin: dict[str, Any] = {**NEW_LYON, "postal_code": "10115", "city": "Berlin", "country": "DE"}
     preview = service.preview(
-        _request(engine, "paid_not_shipped", tool="update_shipping_address", **berlin))
+        action_request(engine, "paid_not_shipped", tool="update_shipping_address", **berlin))
     assert preview.decision.code == "address_country_change"
     assert service.execute(preview).status == "refused"
 
@@ -319,7 +285,7 @@ def test_other_customers_order_is_not_found_and_reveals_nothing(
 ) -> None:
     stranger = Identity(customer_id="cus_001", verified=True)
     target = "high_value_over_500"  # belongs to cus_008
-    preview = service.preview(_request(engine, target, identity=stranger))
+    preview = service.preview(action_request(engine, target, identity=stranger))
     missing = service.preview(ActionRequest(
         tool="refund_order", args={"order_number": "CL-999999"}, conversation_id="conv-1",
         identity=stranger))
@@ -334,7 +300,7 @@ def test_other_customers_order_is_not_found_and_reveals_nothing(
     outcome = service.execute(preview)
     assert outcome.status == "not_found" and outcome.message == missing.decision.reason
     assert "Hannah" not in repr(outcome) and "678" not in repr(outcome)
-    assert _refunds(engine, SCENARIO_ORDERS[target]) == []
+    assert order_refunds(engine, SCENARIO_ORDERS[target]) == []
     lookup = service.get_order_status(SCENARIO_ORDERS[target], stranger)
     assert lookup == {"found": False, "code": "not_found", "message": missing.decision.reason}
 
@@ -343,7 +309,7 @@ def test_anonymous_visitor_must_verify_order_email(engine: Engine,
                                                    service: ActionService) -> None:
     number = SCENARIO_ORDERS["delivered_5_days_ago_refundable"]
     anonymous = Identity(channel="web")
-    preview = service.preview(_request(engine, "delivered_5_days_ago_refundable",
+    preview = service.preview(action_request(engine, "delivered_5_days_ago_refundable",
                                        identity=anonymous))
     assert preview.decision.code == "not_found"
     assert preview.decision.details["verification_required"] is True
@@ -351,11 +317,11 @@ def test_anonymous_visitor_must_verify_order_email(engine: Engine,
     assert not service.verify_order_email(number, "thomas.bernard@example.fr")  # real, other
     assert service.verify_order_email(number, "  Camille.Martin@example.fr ")
     guest = Identity(verified_orders=frozenset({number}), channel="web")
-    preview = service.preview(_request(engine, "delivered_5_days_ago_refundable",
+    preview = service.preview(action_request(engine, "delivered_5_days_ago_refundable",
                                        identity=guest))
     assert preview.decision.allowed
     # a verified order does not open the customer's other orders
-    other = service.preview(_request(engine, "paid_not_shipped", tool="cancel_order",
+    other = service.preview(action_request(engine, "paid_not_shipped", tool="cancel_order",
                                      identity=guest))
     assert other.decision.code == "not_found"
     assert [o["order_number"] for o in service.list_recent_orders(guest)] == [number]
@@ -412,7 +378,7 @@ def test_invalid_arguments(engine: Engine, service: ActionService, args: dict[st
                                             conversation_id="conv-1", identity=identity))
     assert preview.decision.code == "invalid_arguments" and not preview.decision.allowed
     assert service.execute(preview).status == "refused"
-    assert _refunds(engine, "CL-100101") == []
+    assert order_refunds(engine, "CL-100101") == []
 
 
 def test_unknown_tool_is_refused(service: ActionService) -> None:
@@ -422,25 +388,25 @@ def test_unknown_tool_is_refused(service: ActionService) -> None:
 
 
 def test_idempotency_key_is_canonical(engine: Engine, service: ActionService) -> None:
-    a = service.preview(_request(engine, "final_sale_item", order_number="cl-100105",
+    a = service.preview(action_request(engine, "final_sale_item", order_number="cl-100105",
                                  item_names=["Cedarwood scented candle", "Jute rug"]))
-    b = service.preview(_request(engine, "final_sale_item",
+    b = service.preview(action_request(engine, "final_sale_item",
                                  item_names=["Jute rug", " cedarwood  scented candle"]))
-    c = service.preview(_request(engine, "final_sale_item", conversation="conv-2",
+    c = service.preview(action_request(engine, "final_sale_item", conversation="conv-2",
                                  item_names=["Jute rug", "Cedarwood scented candle"]))
     assert a.idempotency_key == b.idempotency_key != c.idempotency_key
-    d = service.preview(_request(engine, "partially_refunded", amount="10"))
-    e = service.preview(_request(engine, "partially_refunded", amount=Decimal("10.00")))
+    d = service.preview(action_request(engine, "partially_refunded", amount="10"))
+    e = service.preview(action_request(engine, "partially_refunded", amount=Decimal("10.00")))
     assert d.idempotency_key == e.idempotency_key
 
 
 def test_tampered_preview_is_refused(engine: Engine, service: ActionService) -> None:
-    preview = service.preview(_request(engine, "partially_refunded", amount="10"))
+    preview = service.preview(action_request(engine, "partially_refunded", amount="10"))
     forged = replace(preview, request=replace(preview.request, args={
         "order_number": SCENARIO_ORDERS["partially_refunded"], "amount": "163"}))
     outcome = service.execute(forged)
     assert outcome.status == "refused" and outcome.code == "invalid_arguments"
-    assert len(_refunds(engine, SCENARIO_ORDERS["partially_refunded"])) == 1  # the seed one
+    assert len(order_refunds(engine, SCENARIO_ORDERS["partially_refunded"])) == 1  # the seed one
 
 
 # --- tool schemas -------------------------------------------------------------------------
@@ -462,7 +428,7 @@ def test_tool_schemas_are_bindable_and_side_effect_free(engine: Engine) -> None:
     assert proposal["status"] == "proposed"
     by_name = {t.name: t for t in tools}
     by_name["refund_order"].invoke({"order_number": "CL-100101"})
-    assert _refunds(engine, "CL-100101") == []
+    assert order_refunds(engine, "CL-100101") == []
 
 
 # --- tickets and audit --------------------------------------------------------------------
@@ -487,8 +453,9 @@ def test_tickets_and_handoff(engine: Engine, service: ActionService) -> None:
 
 
 def test_every_attempt_is_audited(engine: Engine, service: ActionService) -> None:
-    service.execute(service.preview(_request(engine, "gift_card_order", conversation="audit")))
-    service.execute(service.preview(_request(engine, "delivered_30_days_ago_boundary",
+    service.execute(
+        service.preview(action_request(engine, "gift_card_order", conversation="audit")))
+    service.execute(service.preview(action_request(engine, "delivered_30_days_ago_boundary",
                                              conversation="audit")))
     trail = service.audit_trail(conversation_id="audit")
     events = [(r["event"], r["code"]) for r in trail]

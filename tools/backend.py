@@ -7,7 +7,9 @@ or raw HTTP payloads. Two implementations ship with the project:
 * `tools.http_backend.HttpCommerceBackend`: a REST adapter for a real shop.
 
 Every write takes an ``idempotency_key``: calling a write twice with the same key
-must have the effect of calling it once and return the first result.
+must have the effect of calling it once and return the first result. A backend may
+also implement `ExecutionLookup` (the demo shop does) to say whether a write with a
+given key took effect.
 
 Money is ``Decimal``; datetimes are timezone-aware UTC. ``order_view_to_json`` and
 ``order_view_from_json`` define the JSON wire format shared with the REST adapter.
@@ -143,6 +145,27 @@ class CommerceBackend(Protocol):
     ) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class ExecutionLookup(Protocol):
+    """Optional capability: did a write with this idempotency key take effect?
+
+    Used to settle an action whose process died between calling the shop and recording
+    the outcome (`ActionService.reconcile_interrupted`). A backend without it leaves such
+    an action unknown, settled as failed for a human to check.
+    """
+
+    def lookup_execution(
+        self, tool: str, order_number: str, idempotency_key: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The write's result as a retry with the same key would return it, without
+        writing; None when the shop has no trace of it; `BackendError` when it cannot tell.
+
+        ``tool`` is ``refund_order``, ``cancel_order`` or ``update_shipping_address``;
+        ``args`` are the action's normalised arguments (the new address, for instance).
+        """
+        ...
+
+
 # --- JSON wire format -------------------------------------------------------------------
 
 
@@ -163,6 +186,19 @@ def _dec(value: Any, default: str = "0.00") -> Decimal:
     return Decimal(str(value if value is not None else default))
 
 
+def shipping_address_json(order: Any) -> dict[str, Any]:
+    """The shipping address of an order (an `OrderView` or the shop's row: anything with
+    the ``ship_*`` attributes) as the wire format writes it."""
+    return {
+        "name": order.ship_name,
+        "line1": order.ship_line1,
+        "line2": order.ship_line2,
+        "postal_code": order.ship_postal_code,
+        "city": order.ship_city,
+        "country": order.ship_country,
+    }
+
+
 def order_view_to_json(order: OrderView) -> dict[str, Any]:
     """An order as JSON (decimals as strings, datetimes ISO 8601)."""
     return {
@@ -179,14 +215,7 @@ def order_view_to_json(order: OrderView) -> dict[str, Any]:
         "created_at": _dt_to_json(order.created_at),
         "shipped_at": _dt_to_json(order.shipped_at),
         "delivered_at": _dt_to_json(order.delivered_at),
-        "shipping_address": {
-            "name": order.ship_name,
-            "line1": order.ship_line1,
-            "line2": order.ship_line2,
-            "postal_code": order.ship_postal_code,
-            "city": order.ship_city,
-            "country": order.ship_country,
-        },
+        "shipping_address": shipping_address_json(order),
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "items": [

@@ -9,7 +9,9 @@ Writes are exactly-once per idempotency key and safe under concurrency:
 * a refund's rows carry the idempotency key (``key`` for the first row, ``key:2``,
   ``key:3``... for further item rows); ``Refund.idempotency_key`` is UNIQUE, so a
   duplicate insert raises ``IntegrityError``, which is turned into "return the first
-  result" (``duplicate=True``).
+  result" (``duplicate=True``);
+* ``lookup_execution`` answers, without writing, whether a write with a given key took
+  effect, for settling actions a killed process left unfinished.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from tools.backend import BackendRejected, CustomerView, ItemView, OrderView
+from tools.backend import (
+    BackendRejected,
+    CustomerView,
+    ItemView,
+    OrderView,
+    shipping_address_json,
+)
 from tools.shop.models import (
     PAID_PAYMENT_STATUSES,
     Customer,
@@ -136,15 +144,9 @@ class DemoShopBackend:
                     raise BackendRejected("order not found", code="not_found")
                 order = self._order(session, number)
                 if order.status is OrderStatus.CANCELLED:
-                    refunds = self._refunds_for_key(session, idempotency_key)
+                    result = self._cancelled_result(session, order, idempotency_key)
                     session.rollback()
-                    return {
-                        "order_number": number,
-                        "status": "cancelled",
-                        "refunded_amount": str(_sum(r.amount for r in refunds)),
-                        "currency": order.currency,
-                        "duplicate": True,
-                    }
+                    return result
                 if order.status not in (OrderStatus.PENDING, OrderStatus.PAID):
                     raise BackendRejected(
                         "the order has shipped and can no longer be cancelled",
@@ -210,18 +212,40 @@ class DemoShopBackend:
                 order.ship_name = str(address["name"])
             session.add(order)
             session.commit()
-            return {
-                "order_number": number,
-                "shipping_address": {
-                    "name": order.ship_name,
-                    "line1": order.ship_line1,
-                    "line2": order.ship_line2,
-                    "postal_code": order.ship_postal_code,
-                    "city": order.ship_city,
-                    "country": order.ship_country,
-                },
-                "duplicate": False,
-            }
+            return self._address_result(order, duplicate=False)
+
+    # --- reconciliation -----------------------------------------------------------------
+
+    def lookup_execution(
+        self, tool: str, order_number: str, idempotency_key: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """What a retry of the write would return as a duplicate, without writing; None
+        when it did not take effect (`tools.backend.ExecutionLookup`).
+
+        A refund is found by its key. A cancellation and an address change are found by the
+        order's state, which is also all a retry goes by: cancelling a cancelled order
+        returns the cancellation, and setting the address it already has changes nothing.
+        """
+        with Session(self.engine) as session:
+            order = session.exec(select(Order).where(col(Order.number) == order_number)).first()
+            if order is None:
+                return None
+            if tool == "refund_order":
+                refunds = self._refunds_for_key(session, idempotency_key)
+                if not refunds:
+                    return None
+                return self._refund_result(session, order_number, refunds, duplicate=True)
+            if tool == "cancel_order":
+                if order.status is not OrderStatus.CANCELLED:
+                    return None
+                return self._cancelled_result(session, order, idempotency_key)
+            if tool == "update_shipping_address":
+                wanted = (args.get("line1"), args.get("line2") or None, args.get("postal_code"),
+                          args.get("city"), str(args.get("country", "")).upper())
+                current = (order.ship_line1, order.ship_line2, order.ship_postal_code,
+                           order.ship_city, order.ship_country)
+                return self._address_result(order, duplicate=True) if wanted == current else None
+        raise ValueError(f"{tool!r} is not a write of the demo shop")
 
     # --- internals ----------------------------------------------------------------------
 
@@ -254,6 +278,25 @@ class DemoShopBackend:
                 .order_by(col(Refund.id))
             ).all()
         )
+
+    def _cancelled_result(self, session: Session, order: Order, key: str) -> dict[str, Any]:
+        """A cancelled order as a duplicate cancellation returns it."""
+        refunds = self._refunds_for_key(session, key)
+        return {
+            "order_number": order.number,
+            "status": "cancelled",
+            "refunded_amount": str(_sum(r.amount for r in refunds)),
+            "currency": order.currency,
+            "duplicate": True,
+        }
+
+    @staticmethod
+    def _address_result(order: Order, *, duplicate: bool) -> dict[str, Any]:
+        return {
+            "order_number": order.number,
+            "shipping_address": shipping_address_json(order),
+            "duplicate": duplicate,
+        }
 
     @staticmethod
     def _money(order: Order) -> tuple[Decimal, Decimal, Decimal]:

@@ -22,6 +22,11 @@ exponential backoff and jitter, up to ``max_attempts`` attempts in all; a 429/50
 one stops retrying. Other 4xx are not retried: 404 on a read means "not found", any other
 4xx raises `BackendRejected` (``code`` from the body's ``"code"`` when present). When the
 attempts are exhausted, `BackendUnavailable` is raised.
+
+It does not implement `tools.backend.ExecutionLookup`: REST shops have no common way to
+ask what became of an ``Idempotency-Key``. An action interrupted mid-call is therefore
+settled as unknown (failed, code ``interrupted``, a ticket for a human); a retry sends the
+same key, so the shop applies it at most once.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class ActionExecution(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128, unique=True)
     tool: str = Field(max_length=64)
     conversation_id: str = Field(max_length=128, index=True)
-    customer_id: str | None = Field(default=None, max_length=64)
+    customer_id: str | None = Field(default=None, max_length=128)
     order_number: str | None = Field(default=None, max_length=32, index=True)
     amount: Decimal | None = Field(default=None, sa_type=Numeric(10, 2), nullable=True)
     currency: str | None = Field(default=None, max_length=3)
@@ -78,7 +78,7 @@ class PendingApproval(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128, unique=True)
     tool: str = Field(max_length=64)
     conversation_id: str = Field(max_length=128, index=True)
-    customer_id: str | None = Field(default=None, max_length=64, index=True)
+    customer_id: str | None = Field(default=None, max_length=128, index=True)
     order_number: str | None = Field(default=None, max_length=32, index=True)
     amount: Decimal | None = Field(default=None, sa_type=Numeric(10, 2), nullable=True)
     currency: str | None = Field(default=None, max_length=3)
@@ -111,7 +111,8 @@ class AuditRecord(SQLModel, table=True):
     channel: str = Field(default="", max_length=32)
     event: str = Field(max_length=32, index=True)
     """previewed, refused, approval_requested, approved, rejected, executed, failed,
-    replayed, lookup, verification, ticket_created."""
+    replayed, lookup, verification, ticket_created; reconciled_executed and
+    reconciled_failed settle an action a killed process left in_progress."""
     tool: str = Field(default="", max_length=64, index=True)
     args_json: str = Field(default="{}", sa_type=Text)
     code: str = Field(default="", max_length=64)
@@ -132,7 +133,7 @@ class Ticket(SQLModel, table=True):
     """ticket, handoff, follow_up (an action failed and a human must finish it)."""
     status: str = Field(default="open", max_length=16, index=True)
     conversation_id: str = Field(max_length=128, index=True)
-    customer_id: str | None = Field(default=None, max_length=64, index=True)
+    customer_id: str | None = Field(default=None, max_length=128, index=True)
     order_number: str | None = Field(default=None, max_length=32)
     subject: str = Field(max_length=200)
     summary: str = Field(sa_type=Text)

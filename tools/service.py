@@ -19,6 +19,10 @@ execution time and then:
    ``backend_unavailable``, a follow-up ticket for a human; the claim is marked failed
    (never "executed"), and a later retry re-uses the same key, so the shop dedupes.
 
+A process killed between 1 and 4 leaves its claim ``in_progress``;
+``reconcile_interrupted`` (run when the runtime starts) settles such claims from what the
+shop says happened.
+
 Every preview, refusal, approval request, decision, execution, replay, lookup and
 verification writes an ``AuditRecord``.
 """
@@ -36,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -45,6 +49,7 @@ from tools import policy as pol
 from tools.actions import (
     ALL_TOOLS,
     SIDE_EFFECT_TOOLS,
+    TICKET_TOOLS,
     ActionOutcome,
     ActionPreview,
     ActionRequest,
@@ -56,6 +61,7 @@ from tools.backend import (
     BackendRejected,
     BackendUnavailable,
     CommerceBackend,
+    ExecutionLookup,
     OrderView,
 )
 from tools.policy import PolicyConfig, money
@@ -77,6 +83,15 @@ BACKEND_DOWN_MESSAGE = (
     "I couldn't reach the order system just now, so nothing was changed. I've opened a "
     "ticket and a team member will follow up."
 )
+INTERRUPTED = "interrupted"
+INTERRUPTED_MESSAGE = (
+    "This request was interrupted before its result was recorded. I've opened a ticket and "
+    "a team member will check it; asking again is safe, nothing is done twice."
+)
+MIN_INTERRUPTED_AFTER_S = 60.0
+RECONCILER = "system:reconciler"
+RECONCILING = "reconciling"
+"""The code of an in_progress claim a reconciler has taken over and is settling."""
 
 
 def canonical_json(value: Any) -> str:
@@ -499,22 +514,13 @@ class ActionService:
         try:
             result, message = self._call_backend(request, ev)
         except BackendUnavailable as exc:
-            outcome_msg = BACKEND_DOWN_MESSAGE
-            ticket = self._safe_ticket(
-                request, key,
-                f"{tool} could not be completed because the order system was unavailable "
-                f"({exc}). Summary: {_json(ev.summary, 2000)}. Retry with idempotency key "
-                f"{key} (safe: the shop dedupes it).",
+            return self._fail_with_follow_up(
+                request, key, args, code=BACKEND_UNAVAILABLE, reason=str(exc),
+                message=BACKEND_DOWN_MESSAGE, approval_id=approval_id,
+                ticket_summary=f"{tool} could not be completed because the order system was "
+                f"unavailable ({exc}). Summary: {_json(ev.summary, 2000)}. Retry with "
+                f"idempotency key {key} (safe: the shop dedupes it).",
             )
-            outcome = ActionOutcome(
-                status="failed", tool=tool, code=BACKEND_UNAVAILABLE, message=outcome_msg,
-                result={"ticket_id": ticket, "order_number": number}, idempotency_key=key,
-                approval_id=approval_id)
-            self._finish(key, outcome, amount=None, status=_ES.FAILED)
-            self._audit(request=request, event="failed", args=args, code=BACKEND_UNAVAILABLE,
-                        reason=str(exc)[:2000], result=outcome.result, order_number=number,
-                        key=key, approval_id=approval_id)
-            return outcome
         except BackendRejected as exc:
             outcome = ActionOutcome(
                 status="refused", tool=tool, code=exc.code,
@@ -533,6 +539,34 @@ class ActionService:
         self._audit(request=request, event="executed", args=args, code=ev.decision.code,
                     reason=ev.decision.reason, result={**result, **who}, order_number=number,
                     key=key, approval_id=approval_id)
+        return outcome
+
+    def _fail_with_follow_up(
+        self,
+        request: ActionRequest,
+        key: str,
+        args: dict[str, Any],
+        *,
+        code: str,
+        reason: str,
+        message: str,
+        ticket_summary: str,
+        approval_id: str | None,
+        event: str = "failed",
+        actor: str | None = None,
+    ) -> ActionOutcome:
+        """Settle our claim as failed (a retry with the same key may claim it again) and
+        open a follow-up ticket, so a human finishes what the customer asked for."""
+        number = args.get("order_number")
+        ticket = self._safe_ticket(request, key, ticket_summary)
+        outcome = ActionOutcome(
+            status="failed", tool=request.tool, code=code, message=message,
+            result={"ticket_id": ticket, "order_number": number}, idempotency_key=key,
+            approval_id=approval_id)
+        self._finish(key, outcome, amount=None, status=_ES.FAILED)
+        self._audit(request=request, event=event, args=args, code=code, reason=reason[:2000],
+                    result=outcome.result, order_number=number, key=key,
+                    approval_id=approval_id, actor=actor)
         return outcome
 
     def _call_backend(
@@ -985,6 +1019,150 @@ class ActionService:
         with Session(self.engine) as session:
             session.connection().execute(stmt)
             session.commit()
+
+    # ====================================================================================
+    # actions interrupted by a dead process
+    # ====================================================================================
+
+    @property
+    def interrupted_after_s(self) -> float:
+        """How long a claim must have stayed untouched in ``in_progress`` before
+        `reconcile_interrupted` settles it: 4 x ``duplicate_wait_s`` (2 minutes by
+        default), never under a minute. A live claim lasts one policy check and one backend
+        write, and duplicates already give up waiting on it after ``duplicate_wait_s``; a
+        claim this old belongs to a process that died, not to a concurrent worker."""
+        return max(MIN_INTERRUPTED_AFTER_S, 4 * self.policy.duplicate_wait_s)
+
+    def reconcile_interrupted(self, older_than_s: float | None = None) -> list[ActionOutcome]:
+        """Settle the actions a killed process left ``in_progress``; returns their outcomes.
+
+        Run when the runtime starts. Only claims untouched for ``older_than_s`` seconds
+        (default `interrupted_after_s`) are taken. The shop is asked whether the write took
+        effect (`tools.backend.ExecutionLookup`): if it did, the claim becomes ``executed``
+        (audit event ``reconciled_executed``); if it did not, or the shop cannot say, it
+        becomes ``failed`` with code ``interrupted`` (event ``reconciled_failed``) and a
+        follow-up ticket, as when the backend is down. A retry re-uses the key, so the shop
+        dedupes it.
+        """
+        grace = self.interrupted_after_s if older_than_s is None else older_than_s
+        now = self.clock()
+        cutoff = now - timedelta(seconds=grace)
+        # one being settled by another reconciler waits the full grace, whatever older_than_s
+        abandoned = now - timedelta(seconds=max(grace, self.interrupted_after_s))
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(ActionExecution)
+                .where(col(ActionExecution.status) == _ES.IN_PROGRESS,
+                       col(ActionExecution.updated_at) <= cutoff,
+                       or_(col(ActionExecution.code) != RECONCILING,
+                           col(ActionExecution.updated_at) <= abandoned))
+                .order_by(col(ActionExecution.id))
+            ).all()
+        settled = (self._settle_interrupted(row) for row in rows)
+        return [outcome for outcome in settled if outcome is not None]
+
+    def _settle_interrupted(self, row: ActionExecution) -> ActionOutcome | None:
+        if not self._take_over(row):
+            return None  # its owner finished it, or another process settles it
+        key, number = row.idempotency_key, row.order_number
+        try:
+            args = json.loads(row.args_json)
+        except ValueError:  # cut at the audit size limit: what the row itself says
+            args = {"order_number": number}
+        request = ActionRequest(tool=row.tool, args=args, conversation_id=row.conversation_id,
+                                identity=Identity(customer_id=row.customer_id, channel="system"))
+        found, answer = self._lookup_execution(row, args)
+        reason = f"interrupted before its outcome was recorded; {answer}"
+        if found is None:
+            outcome = self._fail_with_follow_up(
+                request, key, args, code=INTERRUPTED, reason=reason,
+                message=INTERRUPTED_MESSAGE, approval_id=row.approval_id,
+                event="reconciled_failed", actor=RECONCILER,
+                ticket_summary=f"{row.tool} was {reason}. Arguments: {_json(args, 2000)}. "
+                f"Check the order; retrying with idempotency key {key} is safe (the shop "
+                "dedupes it).",
+            )
+        else:
+            outcome, amount = self._reconciled_execution(row, found)
+            self._finish(key, outcome, amount=amount, status=_ES.EXECUTED)
+            self._audit(request=request, event="reconciled_executed", args=args, code=pol.OK,
+                        reason=reason, result=outcome.result, order_number=number, key=key,
+                        approval_id=row.approval_id, actor=RECONCILER)
+        if row.approval_id is not None:
+            self._store_approval_outcome(
+                row.approval_id, outcome, "failed" if outcome.status == "failed" else "approved")
+        log.warning("settled an interrupted %s on order %s as %s: %s", row.tool,
+                    number or "-", outcome.status, answer)
+        return outcome
+
+    def _take_over(self, row: ActionExecution) -> bool:
+        """Compare-and-set on a claim seen in_progress: True for the one caller that finds
+        it unchanged (status, updated_at, code, attempts); it is marked ``reconciling``
+        (and its attempts counted) so that no other reconciler takes it meanwhile."""
+        stmt = (
+            update(ActionExecution)
+            .where(col(ActionExecution.idempotency_key) == row.idempotency_key,
+                   col(ActionExecution.status) == _ES.IN_PROGRESS,
+                   col(ActionExecution.updated_at) == row.updated_at,
+                   col(ActionExecution.code) == row.code,
+                   col(ActionExecution.attempts) == row.attempts)
+            .values(updated_at=self.clock(), code=RECONCILING,
+                    attempts=col(ActionExecution.attempts) + 1)
+        )
+        with Session(self.engine) as session:
+            result = session.connection().execute(stmt)
+            session.commit()
+            return bool(result.rowcount)
+
+    def _lookup_execution(
+        self, row: ActionExecution, args: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The interrupted write's result when it took effect (else None), and how that
+        was found out, for the audit record and the log."""
+        if row.tool in TICKET_TOOLS:
+            with Session(self.engine) as session:
+                ticket = session.exec(select(Ticket).where(
+                    col(Ticket.idempotency_key) == row.idempotency_key,
+                    col(Ticket.kind) != "follow_up")).first()
+            if ticket is None:
+                return None, "no ticket was opened"
+            return {"ticket_id": ticket.id, "kind": ticket.kind}, "the ticket was opened"
+        if not isinstance(self.backend, ExecutionLookup) or row.order_number is None:
+            return None, "the order system cannot say whether it took effect"
+        try:
+            found = self.backend.lookup_execution(row.tool, row.order_number,
+                                                  row.idempotency_key, args)
+        except Exception as exc:  # unknown, settled as such: a start-up must not stop here
+            return None, ("the order system could not say whether it took effect "
+                          f"({type(exc).__name__})")
+        if found is None:
+            return None, "the order system has no record of it"
+        return found, "the order system confirms it took effect"
+
+    @staticmethod
+    def _reconciled_execution(
+        row: ActionExecution, found: dict[str, Any]
+    ) -> tuple[ActionOutcome, Decimal | None]:
+        """The executed outcome of an interrupted action, and the amount it moved."""
+        result = {k: v for k, v in found.items() if k != "duplicate"}
+        number = row.order_number
+        raw = found.get("refunded_amount" if row.tool == "cancel_order" else "amount")
+        try:
+            amount = Decimal(str(raw)).quantize(CENT) if raw is not None else None
+        except InvalidOperation:
+            amount = None
+        currency = found.get("currency") or row.currency or ""
+        messages = {
+            "refund_order": f"Refund of {amount or row.amount} {currency} issued.",
+            "cancel_order": f"Order {number} is cancelled.",
+            "update_shipping_address": f"The shipping address of {number} is updated.",
+        }
+        outcome = ActionOutcome(
+            status="executed", tool=row.tool, code=pol.OK,
+            message=messages.get(row.tool, "A ticket is open; the team will follow up."),
+            result={**result, "order_number": number, "reconciled": True},
+            idempotency_key=row.idempotency_key, approval_id=row.approval_id)
+        return outcome, amount if row.tool in ("refund_order", "cancel_order") else None
 
     # ====================================================================================
     # read-only lookups and verification
