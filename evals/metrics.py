@@ -29,6 +29,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -247,5 +248,12 @@ class RagasMetrics:
 
 
 def run_async(coro: Any) -> Any:
-    """Run a coroutine from synchronous code (the CLI and the tests are synchronous)."""
-    return asyncio.run(coro)
+    """Run a coroutine from synchronous code (the CLI and the tests are synchronous). Where
+    this thread already runs an event loop (a notebook, Playwright's sync API) the
+    coroutine gets a loop of its own in a worker thread, since asyncio.run cannot nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="run_async") as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -23,7 +23,6 @@ reported over all scenarios.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import tempfile
 import time
@@ -37,6 +36,7 @@ from langgraph.checkpoint.memory import MemorySaver
 from sqlmodel import Session, select
 
 from evals.datasets import DatasetError, read_jsonl, require_str
+from evals.metrics import run_async
 from tools.actions import SIDE_EFFECT_TOOLS
 
 KNOWN_STATE_KEYS = {"orders", "refunds", "pending_approvals", "tickets"}
@@ -187,7 +187,7 @@ def _ragas_tool_accuracy(scenario: Scenario, executed: list[dict[str, Any]]) -> 
     sample = MultiTurnSample(user_input=[HumanMessage(content=scenario.turns[0]),
                                          AIMessage(content="", tool_calls=calls)],
                              reference_tool_calls=reference)
-    return float(asyncio.run(ToolCallAccuracy().multi_turn_ascore(sample)))
+    return float(run_async(ToolCallAccuracy().multi_turn_ascore(sample)))
 
 
 def run_scenario(scenario: Scenario, make_agent: Callable[[Any], Any]) -> ScenarioResult:
@@ -248,11 +248,12 @@ def agent_factory(runtime: Any) -> Callable[[Any], Any]:
     """Agents sharing the runtime's knowledge base and classifier, each on its own shop."""
     from agents.graph import build_graph
     from agents.support_agent import SupportAgent
-    from supportgraph.runtime import make_action_service
+    from supportgraph.runtime import make_action_service, order_item_names
 
     def make(engine: Any) -> SupportAgent:
         actions = make_action_service(runtime.settings, runtime.bot, engine)
-        context = replace(runtime.context, actions=actions)
+        context = replace(runtime.context, actions=actions,
+                          order_items=order_item_names(actions, runtime.bot))
         return SupportAgent(build_graph(MemorySaver()), context)
 
     return make

@@ -4,6 +4,7 @@ and a small end-to-end run on the demo runtime."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from html.parser import HTMLParser
@@ -534,3 +535,17 @@ def test_eval_all_combines_rag_scenarios_and_intent(tmp_path: Path, demo_runtime
     parsed.feed(page.read_text(encoding="utf-8"))
     assert {"overview", "summary", "scenarios", "intent"} <= set(parsed.tables)
     assert render_all_html(combined) == page.read_text(encoding="utf-8")
+
+
+def test_run_async_also_works_where_an_event_loop_is_running() -> None:
+    # a notebook, or Playwright's sync API in the same process, keeps a loop running in
+    # the main thread: asyncio.run would refuse, run_async gives the coroutine its own
+    async def scored() -> float:
+        await asyncio.sleep(0)
+        return 0.5
+
+    async def caller() -> float:
+        return float(run_async(scored()))
+
+    assert run_async(scored()) == 0.5
+    assert asyncio.run(caller()) == 0.5

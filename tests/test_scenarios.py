@@ -22,9 +22,12 @@ def test_demo_scenarios_all_pass(demo_runtime: SupportRuntime) -> None:
     tags = Counter(tag for s in scenarios for tag in s.tags)
     assert len(scenarios) >= 32
     assert tags["french"] >= 6 and tags["injection"] >= 2 and tags["ownership"] >= 3
-    # the offline path: the intent classifier and the slot extractor, no chat model
+    # the offline path: the intent classifier and the slot extractor, no chat model; the
+    # runtime's own shop knows no items (a fresh data directory): each scenario's agent
+    # must look item names up in the shop it plays on
     offline = SimpleNamespace(settings=demo_runtime.settings, bot=demo_runtime.bot,
-                              context=replace(demo_runtime.context, chat_model=None))
+                              context=replace(demo_runtime.context, chat_model=None,
+                                              order_items=lambda _customer: {}))
     make = agent_factory(offline)
     results = [run_scenario(scenario, make) for scenario in scenarios]
     report = summarise(results, scenarios)
