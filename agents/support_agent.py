@@ -16,6 +16,7 @@ from langgraph.types import Command
 from agents.act import is_no, is_yes
 from agents.configuration import AgentContext
 from agents.state import Citation
+from agents.trace import log_turn
 
 if TYPE_CHECKING:
     from supportgraph.conversations import ConversationStore, TranscriptLine
@@ -109,6 +110,7 @@ class SupportAgent:
                   channel: str | None) -> TurnResult:
         """The turn's result, after storing its messages and the conversation's status."""
         result = self._result(conversation_id, state, started)
+        log_turn(result, channel)
         if self.conversations is not None:
             action = result.action or {}
             handoff = result.intent.get("route") == "handoff" or action.get("status") == \

@@ -124,6 +124,11 @@ class ReplyOut(BaseModel):
     responder: str
     action: dict[str, Any] | None = None
     awaiting_confirmation: bool = False
+    guard: dict[str, str] = Field(
+        default_factory=dict,
+        description="The input guard's verdict: `code` (ok, empty, too_long, "
+        "prompt_injection, abuse), with `kind` for abuse and `tone` (neutral, frustrated) "
+        "for an allowed message. Detector scores and reasons stay in the server's traces.")
     latency_ms: float
 
 
@@ -170,8 +175,14 @@ def _bearer_ok(request: Request, key: str | None) -> bool:
                                                              (key or "").encode())
 
 
+_PUBLIC_GUARD_FIELDS = ("code", "kind", "tone")
+
+
 def _reply(result: TurnResult) -> ReplyOut:
-    return ReplyOut.model_validate(result.to_dict())
+    data = result.to_dict()
+    data["guard"] = {k: str(data["guard"][k]) for k in _PUBLIC_GUARD_FIELDS
+                     if k in data["guard"]}
+    return ReplyOut.model_validate(data)
 
 
 TURN_WAIT_S = 30.0

@@ -17,6 +17,7 @@ from agents.configuration import AgentContext
 from agents.graph import build_graph
 from agents.slots import SlotConfig
 from agents.support_agent import SupportAgent
+from agents.trace import TraceFile
 from knowledge.chunking import ChunkingConfig
 from knowledge.embeddings import Embedder, make_embedder
 from knowledge.ingest import Ingestor
@@ -215,6 +216,7 @@ class SupportRuntime:
                                                mask_pii=settings.transcript_pii == "mask")
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context,
                                   self.conversations)
+        self.trace_file = TraceFile(settings.trace_log) if settings.trace_log else None
         # Actions a killed process left in flight are settled now; the ones still too young
         # to tell from a live worker's are settled by a second pass one grace period later.
         self.actions.reconcile_interrupted()
@@ -236,6 +238,8 @@ class SupportRuntime:
 
     def close(self) -> None:
         self.reconciler.cancel()
+        if self.trace_file is not None:
+            self.trace_file.close()
         self.knowledge.close()
         self._checkpoint_conn.close()
         self._transcript_engine.dispose()

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_timeout_s: float = 30.0
     mask_pii_for_llm: bool = True
+    trace_log: Path | None = None
+    """Append one JSON line per turn (guard verdicts, intent, passages, responder, action,
+    latency; PII masked) to this file, rotated at 20 MB (agents/trace.py)."""
     transcript_pii: Literal["mask", "keep"] = "mask"
     """What stored transcripts hold of the emails, phone numbers, card numbers, IBANs and
     addresses people write: `mask` (placeholders such as [EMAIL]) in conversation messages,
