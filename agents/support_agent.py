@@ -85,10 +85,9 @@ class SupportAgent:
         config = self._config(conversation_id)
         if self.awaiting_confirmation(conversation_id):
             if is_yes(text) or is_no(text):
-                state = self.graph.invoke(Command(resume=text), config, context=self.context)
+                state = self._invoke(Command(resume=text), config)
                 return self._recorded(conversation_id, state, started, channel)
-            declined = self.graph.invoke(Command(resume={"confirmed": False, "text": ""}),
-                                         config, context=self.context)
+            declined = self._invoke(Command(resume={"confirmed": False, "text": ""}), config)
             result = self.ask(text, conversation_id, customer_id, channel)
             result.reply = f"{declined.get('reply', '')}\n\n{result.reply}".strip()
             return result
@@ -96,15 +95,24 @@ class SupportAgent:
                                   "conversation_id": conversation_id}
         if customer_id is not None:
             update["customer_id"] = customer_id
-        state = self.graph.invoke(update, config, context=self.context)
+        state = self._invoke(update, config)
         return self._recorded(conversation_id, state, started, channel)
 
     def notify(self, conversation_id: str, event: dict[str, Any]) -> TurnResult:
         """Tell the conversation about an outcome decided elsewhere (a human approval)."""
         started = time.perf_counter()
-        state = self.graph.invoke({"notification": event, "conversation_id": conversation_id},
-                                  self._config(conversation_id), context=self.context)
+        state = self._invoke({"notification": event, "conversation_id": conversation_id},
+                             self._config(conversation_id))
         return self._recorded(conversation_id, state, started, None)
+
+    def _invoke(self, graph_input: Any, config: RunnableConfig) -> dict[str, Any]:
+        """Run the graph to its end or its interrupt. The checkpoint is written once, when
+        the run exits (LangGraph's ``durability="exit"``), not after every node: a turn is
+        one write, and a process killed mid-turn leaves the conversation as it was before
+        the message, which the customer never saw acknowledged and can send again."""
+        state: dict[str, Any] = self.graph.invoke(graph_input, config, context=self.context,
+                                                  durability="exit")
+        return state
 
     def _recorded(self, conversation_id: str, state: dict[str, Any], started: float,
                   channel: str | None) -> TurnResult:
