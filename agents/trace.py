@@ -69,15 +69,29 @@ def turn_trace(result: TurnResult, channel: str | None = None) -> dict[str, Any]
                    "code": action.get("code")} if action else None,
         "awaiting_confirmation": result.awaiting_confirmation,
     }
-    # Round-trip through masked JSON: every string the record holds is masked, at any depth.
-    return json.loads(mask_pii(json.dumps(record, ensure_ascii=False, default=str)).text)
+    # What can hold the customer's words is masked; ids, labels and numbers are left as
+    # they are (a phone-number pattern would eat the digits of an id).
+    for part, key in ((record["intent"], "slots"), (record, "guard"), (record, "output_guard")):
+        part[key] = _masked(part[key])
+    return record
+
+
+def _masked(value: Any) -> Any:
+    """`value` with PII masked in every string it holds, at any depth."""
+    if isinstance(value, str):
+        return mask_pii(value).text
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def log_turn(result: TurnResult, channel: str | None = None) -> None:
     """Log the turn's trace on `supportgraph.trace` at INFO (nothing is built when no
     handler would take it)."""
     if trace_log.isEnabledFor(logging.INFO):
-        trace_log.info(json.dumps(turn_trace(result, channel), ensure_ascii=False))
+        trace_log.info(json.dumps(turn_trace(result, channel), ensure_ascii=False, default=str))
 
 
 class TraceFile:

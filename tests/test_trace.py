@@ -11,7 +11,8 @@ from typing import Any
 
 from test_transcript_pii import MESSAGE, RAW, say, served
 
-from agents.trace import TRACE_LOGGER
+from agents.support_agent import TurnResult
+from agents.trace import TRACE_LOGGER, turn_trace
 from knowledge.embeddings import Embedder
 from supportgraph.runtime import SupportRuntime
 from tools.shop.seed import SCENARIO_ORDERS
@@ -65,3 +66,22 @@ def test_every_turn_is_traced_with_its_decisions_and_no_pii(
     # closing the runtime detaches its file: later turns elsewhere do not land in it
     assert not [h for h in logging.getLogger(TRACE_LOGGER).handlers
                 if getattr(h, "baseFilename", None) == str(trace_log)]
+
+
+def test_ids_and_numbers_are_kept_while_what_the_customer_wrote_is_masked() -> None:
+    chunk = "bc85bfa7-4927-4830-ab5d-927710789305"  # a digit run a phone pattern would eat
+    result = TurnResult(
+        conversation_id="conv-20261202-123456789", reply="...", citations=[], language="en",
+        intent={"label": "order_status", "confidence": 0.91234567, "alternatives": [],
+                "slots": {"email": "jane.doe@example.com", "order_number": "CL-100482",
+                          "address": {"line1": "12 rue de la Paix, 75002 Paris"}}},
+        passages=[{"doc_id": "en/returns", "chunk_id": chunk, "score": 0.5, "similarity": 0.4}],
+        guard={"allowed": True, "code": "ok", "reason": "call me on +33 6 12 34 56 78"},
+        latency_ms=123.456)
+    trace = turn_trace(result, "web")
+    assert trace["conversation_id"] == "conv-20261202-123456789"
+    assert trace["passages"][0]["chunk_id"] == chunk
+    assert trace["intent"]["confidence"] == 0.9123 and trace["latency_ms"] == 123.5
+    slots = trace["intent"]["slots"]
+    assert slots["email"] == "[EMAIL]" and slots["order_number"] == "CL-100482"
+    assert "Paix" not in json.dumps(slots) and "[PHONE]" in trace["guard"]["reason"]
