@@ -19,7 +19,7 @@ _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _PHONE = re.compile(
-    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(0\)[ .-]?)?(?:\d[ .-]?){8,12}\d"
+    r"(?<![\w+])(?<!\w-)(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(0\)[ .-]?)?(?:\d[ .-]?){8,12}\d"
     r"(?!\w)(?![ .-]?\d)")
 _STREET = re.compile(
     r"\b\d{1,4}[A-Za-z]?(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|chemin|"

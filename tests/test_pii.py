@@ -31,7 +31,8 @@ def test_pii_is_replaced_by_a_typed_placeholder(text: str, masked: str, kind: st
 @pytest.mark.parametrize(
     "text",
     ["order CL-100123 is late", "it cost 1299.00 EUR", "card 4111 1111 1111 1112 (typo)",
-     "delivered on 2026-11-20", "a 28-pouch box for 45 euros"],
+     "delivered on 2026-11-20", "a 28-pouch box for 45 euros",
+     "chunk bc85bfa7-4927-4830-ab5d-927710789305", "key refund-927710789305"],
 )
 def test_order_numbers_amounts_dates_and_invalid_numbers_are_kept(text: str) -> None:
     assert mask_pii(text).text == text
