@@ -769,10 +769,7 @@ def customer_delete(
     """Erase a customer: delete their conversations, messages, channel identities and
     conversation checkpoints; anonymise the records kept for accounting (orders, refunds,
     audit, approvals, tickets)."""
-    import sqlite3
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+    from supportgraph.checkpoints import Checkpoints
     from supportgraph.db import init_db, make_engine
     from supportgraph.privacy import CustomerNotFoundError, erase_customer
 
@@ -780,20 +777,16 @@ def customer_delete(
         fail(f"customer delete {customer_id}: nothing was changed; add --yes to erase")
     settings = load_settings(data_dir)
     engine = make_engine(settings.database_url_resolved)
-    conn = sqlite3.connect(settings.checkpoint_path) if settings.checkpoint_path.exists() \
-        else None
+    checkpoints = Checkpoints(settings, pool_size=2)
     try:
         init_db(engine)
-        report = erase_customer(engine, customer_id, SqliteSaver(conn) if conn else None)
-        if conn is not None:
-            conn.execute("VACUUM")  # deleted checkpoints must not linger in free pages
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        report = erase_customer(engine, customer_id, checkpoints.saver)
+        checkpoints.compact()  # deleted checkpoints must not linger in free pages
     except CustomerNotFoundError:
         fail(f"customer {customer_id!r}: nothing is stored about this id", 1)
     finally:
         engine.dispose()
-        if conn is not None:
-            conn.close()
+        checkpoints.close()
     table = Table(title=f"Customer {customer_id} erased")
     table.add_column("what")
     table.add_column("done")

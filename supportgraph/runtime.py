@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import Engine
 
 from agents.configuration import AgentContext
@@ -25,6 +23,7 @@ from knowledge.loaders import DocumentLoader
 from knowledge.search import HybridRetriever
 from knowledge.sparse import BM25Encoder
 from knowledge.store import VectorStore
+from supportgraph.checkpoints import Checkpoints
 from supportgraph.conversations import ConversationStore
 from supportgraph.db import init_db, make_engine
 from supportgraph.settings import BotConfig, Settings
@@ -185,10 +184,8 @@ class SupportRuntime:
         self.engine: Engine = make_engine(settings.database_url_resolved)
         init_db(self.engine)
         self.knowledge = KnowledgeServices.build(settings, self.bot, embedder)
-        self._checkpoint_conn = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
-        self.checkpointer = SqliteSaver(self._checkpoint_conn)
-        self.checkpointer.setup()
-        self._checkpoint_conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        self.checkpoints = Checkpoints(settings)
+        self.checkpointer = self.checkpoints.saver
         self.actions = make_action_service(settings, self.bot, self.engine, clock)
         detector = make_injection_detector(settings, self.knowledge.embedder)
         detector.prepare()  # trained or loaded now, not during a customer's first turn
@@ -241,7 +238,7 @@ class SupportRuntime:
         if self.trace_file is not None:
             self.trace_file.close()
         self.knowledge.close()
-        self._checkpoint_conn.close()
+        self.checkpoints.close()
         self._transcript_engine.dispose()
         self.engine.dispose()
 

@@ -5,18 +5,17 @@ leaving no trace of their id, name or e-mail in the database files."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from agents.graph import build_graph
 from agents.support_agent import SupportAgent
 from channels.base import ChannelStore, InboundMessage, conversation_id_for
+from supportgraph.checkpoints import Checkpoints
 from supportgraph.cli import app
 from supportgraph.conversations import (
     ChannelIdentity,
@@ -58,9 +57,9 @@ def stored(tmp_path: Path, demo_runtime: SupportRuntime) -> Stored:
         session.commit()
         customer = session.exec(select(Customer).where(Customer.external_id == "cus_001")).one()
         email, name = customer.email, customer.name
-    conn = sqlite3.connect(settings.checkpoint_path, check_same_thread=False)
+    checkpoints = Checkpoints(settings)  # SQLite in the data dir, or the Postgres database
     actions = make_action_service(demo_runtime.settings, demo_runtime.bot, engine)
-    agent = SupportAgent(build_graph(SqliteSaver(conn)),
+    agent = SupportAgent(build_graph(checkpoints.saver),
                          replace(demo_runtime.context, actions=actions, chat_model=None),
                          ConversationStore(engine))
     refund = agent.ask("I want a refund for order CL-100101", customer_id="cus_001")
@@ -74,7 +73,7 @@ def stored(tmp_path: Path, demo_runtime: SupportRuntime) -> Stored:
                         conversation_id_for("email", "m1@mail.example"),
                         customer_id="cus_001", channel="email")
     other = agent.ask("I want to talk to a human", customer_id="cus_002")
-    conn.close()
+    checkpoints.close()
     engine.dispose()
     return Stored(settings.data_dir, settings, refund.conversation_id,
                   handoff.conversation_id, other.conversation_id, email, name)
@@ -150,12 +149,12 @@ def test_delete_erases_conversations_and_anonymises_what_accounting_keeps(
     assert f"customer:{customer.external_id}" in actors and "customer:cus_001" not in actors
     assert "customer:cus_002" in actors  # someone else's records are untouched
 
-    conn = sqlite3.connect(stored.settings.checkpoint_path)
-    saver = SqliteSaver(conn)
+    checkpoints = Checkpoints(stored.settings)
+    saver = checkpoints.saver
     for cid in mine:
         assert saver.get_tuple({"configurable": {"thread_id": cid}}) is None
     assert saver.get_tuple({"configurable": {"thread_id": stored.other_conversation}})
-    conn.close()
+    checkpoints.close()
     files = b"".join(p.read_bytes() for p in stored.data_dir.iterdir() if p.is_file())
     for trace in ("cus_001", stored.email, stored.name):
         assert trace.encode() not in files, f"{trace!r} is still in the database files"

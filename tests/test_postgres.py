@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ from test_gdpr import (  # noqa: F401
 )
 from test_persistence import (  # noqa: F401
     open_runtime,
+    refunds,
     restart_settings,
     test_a_restart_loses_nothing_and_a_pending_confirmation_resumes,
     test_the_history_api_reads_the_stored_messages_after_a_restart,
@@ -49,10 +51,11 @@ from channels.app import create_app
 from channels.base import ChannelStore
 from conftest import seeded_shop_engine, serve_app
 from knowledge.embeddings import Embedder
+from supportgraph.checkpoints import Checkpoints
 from supportgraph.cli import app
 from supportgraph.conversations import ConversationStatus, ConversationStore
 from supportgraph.db import init_db, make_engine
-from supportgraph.runtime import SupportRuntime
+from supportgraph.runtime import DEMO_BOT_CONFIG, SupportRuntime
 from supportgraph.settings import Settings
 from tools.records import Ticket
 from tools.service import ActionService
@@ -192,3 +195,57 @@ def test_a_message_with_a_nul_character_gets_a_reply_and_is_stored(
         assert stored_texts[0] == "I want to talk to a human please"
     finally:
         runtime.close()
+
+
+def test_checkpoints_live_in_postgres_so_another_instance_resumes_the_conversation(
+        tmp_path: Path, embedder: Embedder, intent_cache: Path) -> None:
+    def instance(name: str) -> Settings:  # its own data directory, the shared database
+        return Settings(data_dir=tmp_path / name, bot_config=DEMO_BOT_CONFIG,
+                        intent_cache_dir=intent_cache, guard_classifier=False)
+
+    first = open_runtime(instance("a"), embedder, seed=True)
+    try:
+        assert first.checkpoints.backend == "postgres"
+        ask = first.agent.ask("I want a refund for order CL-100101", customer_id="cus_001")
+        assert ask.awaiting_confirmation
+    finally:
+        first.close()
+    assert not (tmp_path / "a" / "checkpoints.sqlite").exists()
+
+    second = open_runtime(instance("b"), embedder)
+    try:
+        assert second.agent.awaiting_confirmation(ask.conversation_id)
+        done = second.agent.ask("yes", ask.conversation_id, customer_id="cus_001")
+        assert done.action and done.action["status"] == "executed"
+        assert refunds(second, "CL-100101")
+    finally:
+        second.close()
+
+
+def test_instances_starting_together_all_set_up_the_checkpoint_tables(
+        tmp_path: Path, postgres_url: str) -> None:
+    instance = Settings(data_dir=tmp_path / "data")
+    barrier = threading.Barrier(4)
+    opened: list[Checkpoints] = []
+    errors: list[Exception] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(Checkpoints(instance, pool_size=2))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(opened) == 4
+    config = {"configurable": {"thread_id": "never-used"}}
+    assert all(c.saver.get_tuple(config) is None for c in opened)  # type: ignore[arg-type]
+    for checkpoints in opened:
+        checkpoints.close()
+    engine = make_engine(postgres_url)
+    assert {"checkpoints", "checkpoint_writes"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
