@@ -60,11 +60,12 @@ def check_message(text: str, max_chars: int,
         return {"allowed": False, "code": "empty", "reason": "empty message"}
     if len(text) > max_chars:
         return {"allowed": False, "code": "too_long", "reason": f"{len(text)} > {max_chars}"}
-    name = match_pattern(text)
+    # The patterns run once: inside the detector when there is one, else on their own.
+    attack = detector.check(text) if detector is not None else None
+    name = attack.pattern if attack is not None else match_pattern(text)
     if name is not None:
         return {"allowed": False, "code": "prompt_injection", "reason": f"pattern {name}",
                 "score": 1.0}
-    attack = detector.check(text) if detector is not None else None
     abuse = detect_abuse(text)
     if attack is not None and attack.is_attack and not abuse.abusive:
         return {"allowed": False, "code": "prompt_injection", "reason": attack.reason,

@@ -134,6 +134,8 @@ class InjectionVerdict:
     is_attack: bool
     score: float
     reason: str
+    pattern: str | None = None
+    """The name of the high-precision pattern that matched, if one did."""
 
 
 def match_pattern(text: str) -> str | None:
@@ -401,9 +403,9 @@ class InjectionDetector:
         name = match_pattern(text)
         if not self.use_classifier:
             return InjectionVerdict(name is not None, 1.0 if name else 0.0,
-                                    f"pattern {name}" if name else "")
+                                    f"pattern {name}" if name else "", name)
         if name is not None:
-            return InjectionVerdict(True, 1.0, f"pattern {name}")
+            return InjectionVerdict(True, 1.0, f"pattern {name}", name)
         score = self.classifier.score(text, self.embedder)
         threshold = self.effective_threshold
         if score >= threshold:
