@@ -26,7 +26,7 @@ from knowledge.store import VectorStore
 from supportgraph.checkpoints import Checkpoints
 from supportgraph.conversations import ConversationStore
 from supportgraph.db import init_db, make_engine
-from supportgraph.settings import BotConfig, Settings
+from supportgraph.settings import BotConfig, ConfigError, Settings
 
 if TYPE_CHECKING:
     from agents.injection import InjectionDetector
@@ -172,6 +172,18 @@ def order_item_names(actions: ActionService, bot: BotConfig
     return names
 
 
+def _open_trace_file(path: Path | None) -> TraceFile | None:
+    """The trace file, checked before anything slow starts: an unwritable path is a
+    one-line configuration error, not a traceback."""
+    if path is None:
+        return None
+    try:
+        return TraceFile(path)
+    except OSError as exc:
+        raise ConfigError(f"SUPPORTGRAPH_TRACE_LOG {path}: cannot write the trace file: "
+                          f"{exc.strerror or exc}") from exc
+
+
 class SupportRuntime:
     """A running supportgraph: database, knowledge base, checkpointer and the agent."""
 
@@ -180,6 +192,7 @@ class SupportRuntime:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.bot = settings.load_bot_config()
+        self.trace_file = _open_trace_file(settings.trace_log)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.database_url_resolved)
         init_db(self.engine)
@@ -213,7 +226,6 @@ class SupportRuntime:
                                                mask_pii=settings.transcript_pii == "mask")
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context,
                                   self.conversations)
-        self.trace_file = TraceFile(settings.trace_log) if settings.trace_log else None
         # Actions a killed process left in flight are settled now; the ones still too young
         # to tell from a live worker's are settled by a second pass one grace period later.
         self.actions.reconcile_interrupted()

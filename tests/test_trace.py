@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from test_transcript_pii import MESSAGE, RAW, say, served
+from typer.testing import CliRunner
 
 from agents.support_agent import TurnResult
 from agents.trace import TRACE_LOGGER, turn_trace
 from knowledge.embeddings import Embedder
+from supportgraph.cli import app
 from supportgraph.runtime import SupportRuntime
 from tools.shop.seed import SCENARIO_ORDERS
 
@@ -85,3 +87,19 @@ def test_ids_and_numbers_are_kept_while_what_the_customer_wrote_is_masked() -> N
     slots = trace["intent"]["slots"]
     assert slots["email"] == "[EMAIL]" and slots["order_number"] == "CL-100482"
     assert "Paix" not in json.dumps(slots) and "[PHONE]" in trace["guard"]["reason"]
+
+
+def test_an_unwritable_trace_file_is_a_one_line_error_before_anything_loads(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("SUPPORTGRAPH_TRACE_LOG", str(not_a_dir / "traces.jsonl"))
+    result = CliRunner().invoke(app, ["ask", "where is my order?", "--data-dir",
+                                      str(tmp_path / "data")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert "SUPPORTGRAPH_TRACE_LOG" in lines[0] and "traces.jsonl" in lines[0]
+    assert not (tmp_path / "data").exists()  # it failed before creating anything
+    assert not [h for h in logging.getLogger(TRACE_LOGGER).handlers
+                if isinstance(h, logging.FileHandler)]
