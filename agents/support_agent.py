@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from agents.abuse import detect_abuse
 from agents.act import is_no, is_yes
 from agents.configuration import AgentContext
 from agents.state import Citation
@@ -76,7 +77,8 @@ class SupportAgent:
     def ask(self, text: str, conversation_id: str | None = None,
             customer_id: str | None = None, channel: str | None = None) -> TurnResult:
         """Run one customer turn. An answer to a pending confirmation resumes it; any other
-        message first declines the pending action, then is handled as a new turn. The
+        message (an abusive yes included) first declines the pending action, then is
+        handled as a new turn. The
         turn's messages are stored (`channel` names where a new conversation started).
         NUL characters are dropped: no message means one, and Postgres text cannot hold it."""
         text = text.replace("\x00", "")
@@ -84,7 +86,10 @@ class SupportAgent:
         started = time.perf_counter()
         config = self._config(conversation_id)
         if self.awaiting_confirmation(conversation_id):
-            if is_yes(text) or is_no(text):
+            # An abusive "yes" is not an answer: no action runs on an abusive turn. The
+            # pending action is declined and the message meets the abuse policy (a
+            # boundary, or a human), like any other message.
+            if (is_yes(text) or is_no(text)) and not detect_abuse(text).abusive:
                 state = self._invoke(Command(resume=text), config)
                 return self._recorded(conversation_id, state, started, channel)
             declined = self._invoke(Command(resume={"confirmed": False, "text": ""}), config)

@@ -17,7 +17,7 @@ from agents.graph import build_graph
 from agents.guard import check_message
 from agents.injection import InjectionVerdict
 from agents.support_agent import SupportAgent
-from conftest import ShopAgent
+from conftest import ShopAgent, order_refunds
 from supportgraph.runtime import DEMO_DIR, SupportRuntime
 from tools.records import AuditRecord, Ticket
 
@@ -231,6 +231,26 @@ def test_a_second_abusive_turn_hands_the_conversation_to_a_human(shop_agent: Sho
     again = agent.ask("idiot", conversation, customer_id="cus_002")
     assert again.reply == prompts.text("abuse_handed_off", "en")
     assert len(_tickets(shop_agent, conversation)) == 1  # one handoff per conversation
+
+
+def test_an_abusive_yes_runs_no_action_and_meets_the_abuse_policy(shop_agent: ShopAgent
+                                                                   ) -> None:
+    agent = shop_agent.agent
+    ask = agent.ask("I want a refund for order CL-100101, the lamp is not what I expected",
+                    customer_id="cus_001")
+    assert ask.awaiting_confirmation
+    turn = agent.ask("yes you useless idiot", ask.conversation_id, customer_id="cus_001")
+    assert turn.guard["code"] == "abuse" and turn.guard["kind"] == "insult"
+    assert turn.reply.endswith(prompts.text("abuse_boundary", "en"))
+    assert not turn.awaiting_confirmation
+    assert order_refunds(shop_agent.engine, "CL-100101") == []
+    # The next request starts again from the policy check; a plain yes then executes it.
+    again = agent.ask("Refund order CL-100101 please, it is not what I expected",
+                      ask.conversation_id, customer_id="cus_001")
+    assert again.awaiting_confirmation
+    done = agent.ask("yes", ask.conversation_id, customer_id="cus_001")
+    assert done.action is not None and done.action["status"] == "executed"
+    assert order_refunds(shop_agent.engine, "CL-100101")  # a refund row per item
 
 
 def test_a_threat_hands_off_at_once_in_the_customers_language(shop_agent: ShopAgent
