@@ -78,9 +78,9 @@ class SupportAgent:
             customer_id: str | None = None, channel: str | None = None) -> TurnResult:
         """Run one customer turn. An answer to a pending confirmation resumes it; any other
         message (an abusive yes included) first declines the pending action, then is
-        handled as a new turn. The
-        turn's messages are stored (`channel` names where a new conversation started).
-        NUL characters are dropped: no message means one, and Postgres text cannot hold it."""
+        handled as a new turn. The turn's messages are stored (`channel` names where a new
+        conversation started). NUL characters are dropped: no message means one, and
+        Postgres text cannot hold it."""
         text = text.replace("\x00", "")
         conversation_id = conversation_id or self.new_conversation_id()
         started = time.perf_counter()

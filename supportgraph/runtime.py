@@ -172,13 +172,15 @@ def order_item_names(actions: ActionService, bot: BotConfig
     return names
 
 
-def _open_trace_file(path: Path | None) -> TraceFile | None:
-    """The trace file, checked before anything slow starts: an unwritable path is a
-    one-line configuration error, not a traceback."""
+def _check_trace_file(path: Path | None) -> None:
+    """Checked before anything slow starts: an unwritable trace path is a one-line
+    configuration error, not a traceback once the models have loaded."""
     if path is None:
-        return None
+        return
     try:
-        return TraceFile(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
     except OSError as exc:
         raise ConfigError(f"SUPPORTGRAPH_TRACE_LOG {path}: cannot write the trace file: "
                           f"{exc.strerror or exc}") from exc
@@ -192,7 +194,7 @@ class SupportRuntime:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.bot = settings.load_bot_config()
-        self.trace_file = _open_trace_file(settings.trace_log)
+        _check_trace_file(settings.trace_log)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.database_url_resolved)
         init_db(self.engine)
@@ -226,6 +228,7 @@ class SupportRuntime:
                                                mask_pii=settings.transcript_pii == "mask")
         self.agent = SupportAgent(build_graph(self.checkpointer), self.context,
                                   self.conversations)
+        self.trace_file = TraceFile(settings.trace_log) if settings.trace_log else None
         # Actions a killed process left in flight are settled now; the ones still too young
         # to tell from a live worker's are settled by a second pass one grace period later.
         self.actions.reconcile_interrupted()
