@@ -20,6 +20,7 @@ unrelated requests as OOS) instead of the demo bot.
     python bench/intent.py
     python bench/intent.py --train train.csv --test test.csv --json out.json
     python bench/intent.py --scale 10000
+    python bench/intent.py --scale 10000 --label-noise 0.2
 """
 
 from __future__ import annotations
@@ -396,15 +397,24 @@ def compare(train: Rows, test: Rows, embedder: Embedder, oos_label: str,
     return results
 
 
-def scale(n: int, embedder: Embedder) -> dict[str, Any]:
-    rows = scaled_rows(n)
+def noisy(rows: Rows, fraction: float, seed: int = 1) -> Rows:
+    """`fraction` of the rows get a random label: a harder fit (real data is not as clean
+    as templates), for timing only."""
+    rng = random.Random(seed)
+    labels = sorted({y for _, y in rows})
+    return [(t, rng.choice(labels) if rng.random() < fraction else y) for t, y in rows]
+
+
+def scale(n: int, embedder: Embedder, label_noise: float = 0.0) -> dict[str, Any]:
+    rows = noisy(scaled_rows(n), label_noise) if label_noise else scaled_rows(n)
     started = time.perf_counter()
     clf = IntentClassifier.train([t for t, _ in rows], [y for _, y in rows], embedder)
     seconds = time.perf_counter() - started
     probes = [t for t, _ in scaled_rows(300, seed=1)]
     latency = p50_ms(latency_sample(probes, 200), clf.predict)
-    table = Table(title=f"Training on {n} templated utterances, {len(clf.labels)} labels, "
-                        f"{os.cpu_count()} CPUs")
+    noise = f", {label_noise:.0%} random labels" if label_noise else ""
+    table = Table(title=f"Training on {n} templated utterances, {len(clf.labels)} labels"
+                        f"{noise}, {os.cpu_count()} CPUs")
     for col in ("train s", "of which embedding s", "head", "C", "folds", "CV utterances",
                 "p50 ms/utt"):
         table.add_column(col, justify="right")
@@ -412,8 +422,8 @@ def scale(n: int, embedder: Embedder) -> dict[str, Any]:
     table.add_row(f"{seconds:.1f}", f"{c['embed_seconds']:.1f}", c["head"], f"{c['C']:g}",
                   str(c["folds"]), str(c["cv_examples"]), f"{latency:.1f}")
     console.print(table)
-    return {"n": n, "train_seconds": seconds, "embed_seconds": c["embed_seconds"],
-            "p50_ms": latency, "chosen": c}
+    return {"n": n, "label_noise": label_noise, "train_seconds": seconds,
+            "embed_seconds": c["embed_seconds"], "p50_ms": latency, "chosen": c}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -427,6 +437,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="Compare on the built-in synthetic split instead.")
     parser.add_argument("--scale", type=int, default=0, metavar="N",
                         help="Also time training on N templated utterances (e.g. 10000).")
+    parser.add_argument("--label-noise", type=float, default=0.0, metavar="P",
+                        help="With --scale: give a fraction P of the utterances a random "
+                             "label (a harder fit, as real data is).")
     parser.add_argument("--batch-size", type=int, default=128, help="Embedding batch size.")
     parser.add_argument("--json", type=Path, help="Write the results here.")
     args = parser.parse_args(argv)
@@ -444,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{(args.test or DEMO_TEST).name}"
         out["compare"] = compare(train, test, embedder, args.oos_label, title)
     if args.scale:
-        out["scale"] = scale(args.scale, embedder)
+        out["scale"] = scale(args.scale, embedder, args.label_noise)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
 
