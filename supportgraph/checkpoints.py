@@ -18,12 +18,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import make_url
 
-from supportgraph.settings import Settings
+from supportgraph.settings import ConfigError, Settings
 
 _POSTGRES_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('supportgraph.checkpoints')) AS locked"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext('supportgraph.checkpoints'))"
 SETUP_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 15.0
 
 
 def is_postgres(url: str) -> bool:
@@ -47,14 +48,21 @@ class Checkpoints:
             try:
                 from langgraph.checkpoint.postgres import PostgresSaver
                 from psycopg.rows import dict_row
-                from psycopg_pool import ConnectionPool
+                from psycopg_pool import ConnectionPool, PoolTimeout
             except ImportError as err:
-                raise RuntimeError(
+                raise ConfigError(
                     "a Postgres database keeps the conversation checkpoints too: install "
                     "the extra with pip install \"supportgraph[postgres]\"") from err
             self._pool = ConnectionPool(
                 libpq_url(url), min_size=1, max_size=max(2, pool_size), open=True,
                 kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+            try:
+                self._pool.wait(timeout=CONNECT_TIMEOUT_S)
+            except PoolTimeout as exc:
+                self._pool.close()
+                safe = make_url(url).render_as_string(hide_password=True)
+                raise ConfigError(f"database {safe}: cannot connect for the conversation "
+                                  f"checkpoints within {CONNECT_TIMEOUT_S:g} s") from exc
             saver = PostgresSaver(self._pool)
             # Instances starting together on a fresh database migrate one at a time. The
             # others poll for the lock rather than wait in a statement: the migrations

@@ -741,6 +741,7 @@ def customer_export(
     messages, channel identities, tickets, approvals, action executions, audit records."""
     from supportgraph.db import init_db, make_engine
     from supportgraph.privacy import CustomerNotFoundError, export_customer
+    from supportgraph.settings import ConfigError
 
     settings = load_settings(data_dir)
     engine = make_engine(settings.database_url_resolved)
@@ -749,6 +750,8 @@ def customer_export(
         data = export_customer(engine, customer_id)
     except CustomerNotFoundError:
         fail(f"customer {customer_id!r}: nothing is stored about this id", 1)
+    except ConfigError as exc:
+        fail(str(exc))
     finally:
         engine.dispose()
     if out is None:
@@ -772,21 +775,26 @@ def customer_delete(
     from supportgraph.checkpoints import Checkpoints
     from supportgraph.db import init_db, make_engine
     from supportgraph.privacy import CustomerNotFoundError, erase_customer
+    from supportgraph.settings import ConfigError
 
     if not yes:
         fail(f"customer delete {customer_id}: nothing was changed; add --yes to erase")
     settings = load_settings(data_dir)
     engine = make_engine(settings.database_url_resolved)
-    checkpoints = Checkpoints(settings, pool_size=2)
+    checkpoints: Checkpoints | None = None
     try:
         init_db(engine)
+        checkpoints = Checkpoints(settings, pool_size=2)
         report = erase_customer(engine, customer_id, checkpoints.saver)
         checkpoints.compact()  # deleted checkpoints must not linger in free pages
     except CustomerNotFoundError:
         fail(f"customer {customer_id!r}: nothing is stored about this id", 1)
+    except ConfigError as exc:
+        fail(f"{exc} (nothing was changed)")
     finally:
         engine.dispose()
-        checkpoints.close()
+        if checkpoints is not None:
+            checkpoints.close()
     table = Table(title=f"Customer {customer_id} erased")
     table.add_column("what")
     table.add_column("done")

@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
+
+from supportgraph.settings import ConfigError
 
 
 def make_engine(url: str, synchronous: str | None = None) -> Engine:
@@ -34,6 +37,11 @@ def make_engine(url: str, synchronous: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                type(exc).__name__)
+
+
 def init_db(engine: Engine) -> None:
     """Create every table registered on SQLModel's metadata (idempotent). On Postgres the
     creation holds an advisory lock: instances starting together on a fresh database take
@@ -42,6 +50,12 @@ def init_db(engine: Engine) -> None:
     import tools.records  # (registers the action layer's tables)
     import tools.shop.models  # noqa: F401  (registers the shop tables)
 
+    try:
+        with engine.connect():  # pooled: the tables below reuse this connection
+            pass
+    except OperationalError as exc:  # the server is down, the URL or the password wrong
+        raise ConfigError(f"database {engine.url.render_as_string(hide_password=True)}: "
+                          f"cannot connect: {_first_line(exc.orig or exc)}") from exc
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('supportgraph.init_db'))"))

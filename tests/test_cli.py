@@ -150,3 +150,19 @@ def test_documents_of_another_tenant_are_never_retrieved(tmp_path: Path, corpus:
     own = runner.invoke(app, ["ask", "How much does the 28-pouch box cost?", "--json",
                               "--data-dir", str(data)], env={"SUPPORTGRAPH_TENANT": "whisker"})
     assert json.loads(own.output)["citations"]
+
+
+@pytest.mark.parametrize("command", [["ask", "where is my order?"],
+                                     ["customer", "export", "cus_001"],
+                                     ["customer", "delete", "cus_001", "--yes"]])
+def test_an_unreachable_database_is_a_one_line_error_without_the_password(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    pytest.importorskip("psycopg")
+    # Port 1 on the loopback refuses at once: a server that is down, or a wrong port.
+    monkeypatch.setenv("SUPPORTGRAPH_DATABASE_URL",
+                       "postgresql+psycopg://bot:s3cret-pw@127.0.0.1:1/support")
+    result = runner.invoke(app, [*command, "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 2
+    line = _one_line_error(result.output)
+    assert "127.0.0.1:1/support" in line and "cannot connect" in line
+    assert "s3cret-pw" not in result.output
