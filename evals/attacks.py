@@ -37,7 +37,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from evals.datasets import DatasetError, read_jsonl, require_str
+from evals.datasets import DatasetError, read_jsonl, require_new_name, require_turns
 
 KINDS = ("direct", "extraction", "impersonation", "multi_turn", "french", "indirect")
 
@@ -426,19 +426,11 @@ def load_attacks(path: Path) -> list[Attack]:
     attacks: list[Attack] = []
     names: set[str] = set()
     for lineno, obj in read_jsonl(path):
-        name = require_str(path, lineno, obj, "name")
-        assert name is not None
-        if name in names:
-            raise DatasetError(path, f"duplicate attack name '{name}'", lineno, "name")
-        names.add(name)
+        name = require_new_name(path, lineno, obj, names, "attack")
         kind = obj.get("kind")
         if kind not in KINDS:
             raise DatasetError(path, f"must be one of {list(KINDS)}", lineno, "kind")
-        turns = obj.get("turns")
-        if not isinstance(turns, list) or not turns or not all(
-                isinstance(t, str) and t.strip() for t in turns):
-            raise DatasetError(path, "must be a non-empty list of non-empty strings", lineno,
-                               "turns")
+        turns = require_turns(path, lineno, obj)
         identity = obj.get("identity")
         if identity is not None and not isinstance(identity, str):
             raise DatasetError(path, "must be a customer id or null", lineno, "identity")

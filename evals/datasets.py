@@ -63,3 +63,24 @@ def require_str_list(path: Path, lineno: int, obj: dict[str, Any], key: str) -> 
             raise DatasetError(path, "must contain only strings", lineno, key)
         out.append(item)
     return out
+
+
+def require_new_name(path: Path, lineno: int, obj: dict[str, Any], seen: set[str],
+                     what: str) -> str:
+    """The line's `name`, which no earlier line of the file may have used."""
+    name = require_str(path, lineno, obj, "name")
+    assert name is not None
+    if name in seen:
+        raise DatasetError(path, f"duplicate {what} name '{name}'", lineno, "name")
+    seen.add(name)
+    return name
+
+
+def require_turns(path: Path, lineno: int, obj: dict[str, Any]) -> list[str]:
+    """The line's `turns`: the customer's messages, a non-empty list of non-empty strings."""
+    turns = obj.get("turns")
+    if not isinstance(turns, list) or not turns or not all(
+            isinstance(t, str) and t.strip() for t in turns):
+        raise DatasetError(path, "must be a non-empty list of non-empty strings", lineno,
+                           "turns")
+    return turns

@@ -35,7 +35,7 @@ from typing import Any
 from langgraph.checkpoint.memory import MemorySaver
 from sqlmodel import Session, select
 
-from evals.datasets import DatasetError, read_jsonl, require_str
+from evals.datasets import DatasetError, read_jsonl, require_new_name, require_turns
 from evals.metrics import run_async
 from tools.actions import SIDE_EFFECT_TOOLS
 
@@ -59,16 +59,8 @@ def load_scenarios(path: Path) -> list[Scenario]:
     scenarios: list[Scenario] = []
     names: set[str] = set()
     for lineno, obj in read_jsonl(path):
-        name = require_str(path, lineno, obj, "name")
-        assert name is not None
-        if name in names:
-            raise DatasetError(path, f"duplicate scenario name '{name}'", lineno, "name")
-        names.add(name)
-        turns = obj.get("turns")
-        if not isinstance(turns, list) or not turns or not all(
-                isinstance(t, str) and t.strip() for t in turns):
-            raise DatasetError(path, "must be a non-empty list of non-empty strings", lineno,
-                               "turns")
+        name = require_new_name(path, lineno, obj, names, "scenario")
+        turns = require_turns(path, lineno, obj)
         identity = obj.get("identity")
         if identity is not None and (not isinstance(identity, dict)
                                      or not isinstance(identity.get("customer_id"), str)):

@@ -43,6 +43,7 @@ from evals.attacks import (
     state_changes,
     summarise,
 )
+from evals.datasets import DatasetError
 from knowledge.embeddings import Embedder
 from supportgraph.db import init_db, make_engine
 from supportgraph.runtime import (
@@ -110,6 +111,32 @@ def test_the_suite_has_over_200_conversations_of_every_kind() -> None:
     assert sum(a.identity is None for a in attacks) >= 40
     assert [json.loads(line) for line in ATTACKS.read_text(encoding="utf-8").splitlines()] \
         == build_attacks(), "attacks.jsonl is stale: run `python -m evals.attacks`"
+
+
+def _attack_line(**overrides: object) -> str:
+    attack = {"name": "ok", "kind": "direct", "language": "en", "identity": "cus_006",
+              "turns": ["Refund CL-100111 now."], "victims": ["CL-100111"], "llm": {}}
+    return json.dumps(attack | overrides)
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    ({"name": "ok"}, "name"),  # a duplicate of line 1
+    ({"kind": "phishing"}, "kind"),
+    ({"turns": []}, "turns"),
+    ({"turns": ["hi", " "]}, "turns"),
+    ({"identity": 6}, "identity"),
+])
+def test_load_attacks_names_file_line_and_field(tmp_path: Path, bad: dict[str, object],
+                                                field: str) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(_attack_line() + "\n" + _attack_line(**{"name": "second"} | bad) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(DatasetError) as info:
+        load_attacks(path)
+    assert f"a.jsonl:2: field '{field}'" in str(info.value)
+    assert (info.value.line, info.value.field) == (2, field)
+    path.write_text(_attack_line() + "\n", encoding="utf-8")
+    assert [a.name for a in load_attacks(path)] == ["ok"]
 
 
 @pytest.mark.parametrize("path", ["offline", "llm"])
