@@ -31,20 +31,26 @@ FEATURES = ("passage_score", "sentence_similarity", "passage_coverage", "sentenc
 """passage_score: cosine similarity to the chunk + lexical bonus per shared stem (at most 3)
 - the language's offset; sentence_similarity: cosine similarity to the passage's closest
 sentence; passage_coverage / sentence_coverage: share of the question's content stems found
-in the passage (with its title) / in its best-covering sentence; language_offset: the
-passage language's offset (0 for English); question_terms: log(1 + number of the question's
-content stems)."""
+in the passage (with its title and section heading) / in its best-covering sentence;
+language_offset: the passage language's offset (0 for English); question_terms: log(1 +
+number of the question's content stems). Shared stems are counted over the passage with
+its title and section heading."""
 
 _MARKUP = re.compile(r"\*\*|__|`")
+_STEP_NUMBER = re.compile(r"\d{1,2}[.)]\s+")
 
 
 def passage_sentences(text: str) -> list[str]:
-    """The sentences of a passage, Markdown emphasis removed, list items as sentences."""
+    """The sentences of a passage, Markdown emphasis removed, list items as sentences.
+    A numbered step keeps its number ("3. Click the link."), never a sentence alone."""
     out: list[str] = []
     for line in _MARKUP.sub("", text).splitlines():
         line = line.strip().lstrip("-*• ").strip()
-        if line:
-            out.extend(split_sentences(line))
+        number = _STEP_NUMBER.match(line)
+        sentences = split_sentences(line[number.end():] if number else line)
+        if number and sentences:
+            sentences[0] = number.group(0) + sentences[0]
+        out.extend(sentences)
     return out
 
 
@@ -62,8 +68,8 @@ class AnswerabilityModel:
 
 # Fitted by bench/fit_answerability.py (all-MiniLM-L6-v2, demo calibration questions).
 DEFAULT_MODEL = AnswerabilityModel(
-    weights=(5.7191, 9.8209, -0.3094, 1.8083, -8.2753, 2.2135),
-    bias=-11.8831,
+    weights=(5.2646, 9.2904, 1.2398, 0.6924, -7.7904, 2.2305),
+    bias=-11.7697,
 )
 
 
@@ -75,6 +81,7 @@ class PassageText:
     title: str
     language: str
     similarity: float
+    section: str = ""
 
 
 def passage_features(question: str, passages: Sequence[PassageText], embedder: Embedder,
@@ -91,7 +98,7 @@ def passage_features(question: str, passages: Sequence[PassageText], embedder: E
     for passage, group in zip(passages, sentences, strict=True):
         language = passage.language or "en"
         terms = set(tokenize(question, language))
-        whole = f"{passage.title} {passage.text}"
+        whole = f"{passage.title} {passage.section} {passage.text}"
         shared = query_ids & set(encoder.encode_document(whole, language).indices)
         offset = language_offsets.get(language, 0.0)
         score = passage.similarity + lexical_bonus * min(len(shared), 3) - offset

@@ -62,6 +62,10 @@ _ASKS_AMOUNT = re.compile(
 """Questions whose answer is a number, an amount, a duration or a date."""
 
 
+_STEP = re.compile(r"\d{1,2}[.)]\s")
+"""A numbered step ("3. Click the link.")."""
+
+
 def _sentences(passage_text: str) -> list[str]:
     return passage_sentences(passage_text)
 
@@ -72,10 +76,12 @@ def _needs_follow_up(sentence: str) -> bool:
 
 
 def _join(sentences: list[str]) -> str:
-    """Sentences in reading order; list items (no final punctuation) keep their own line."""
+    """Sentences in reading order; list items (no final punctuation) and numbered steps
+    keep their own line."""
     out = ""
     for sentence in sentences:
-        sep = " " if out.rstrip().endswith((".", "!", "?", "…", ")", "»", '"')) else "\n"
+        ends = out.rstrip().endswith((".", "!", "?", "…", ")", "»", '"'))
+        sep = " " if ends and not _STEP.match(sentence) else "\n"
         out = f"{out}{sep}{sentence}" if out else sentence
     return out
 
@@ -101,12 +107,13 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
     """Quote the sentences that answer `question` best, grouped by passage into citations.
 
     A sentence's score is its cosine similarity to the question plus a bonus for the share
-    of the question's content words it contains (and for figures when the question asks
-    for an amount, a duration or a date); questions and sentences about the article are
-    penalised. The best sentence always goes in; others join when they score close to it,
-    or when they cover words of the question that the chosen ones do not (the other half of
-    a two-part question), up to MAX_QUOTE_CHARS. A lead-in ("Example: ...", "... when:")
-    brings the sentence that follows it, and the best sentence brings its neighbours.
+    of the question's content words it or its section heading contains (and for figures
+    when the question asks for an amount, a duration or a date); questions and sentences
+    about the article are penalised. The best sentence always goes in; others join when
+    they score close to it, or when they cover words of the question that the chosen ones
+    do not (the other half of a two-part question), up to MAX_QUOTE_CHARS. A lead-in
+    ("Example: ...", "... when:") brings the sentence that follows it, and the best
+    sentence brings its neighbours.
     """
     candidates: list[tuple[int, int, str]] = []
     for rank, passage in enumerate(passages[:3]):
@@ -116,13 +123,17 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
     vectors = embedder.embed_queries([s for _, _, s in candidates])
     cosine = vectors @ embedder.embed_query(question)
     asks_amount = bool(_ASKS_AMOUNT.search(question))
+    # A sentence is read under its section heading ("Supprimer votre compte"): the
+    # heading's words count as covered, as a reader of the article would take them.
+    heading_terms = [set(tokenize(p.get("section", ""), p.get("language") or "en"))
+                     for p in passages[:3]]
     question_terms: dict[str, set[str]] = {}
     scores: list[float] = []
     covers: list[set[tuple[str, str]]] = []
     for (rank, _, sentence), cos in zip(candidates, cosine, strict=True):
         language = passages[rank].get("language") or "en"
         terms = question_terms.setdefault(language, set(tokenize(question, language)))
-        covered = terms & set(tokenize(sentence, language))
+        covered = terms & (set(tokenize(sentence, language)) | heading_terms[rank])
         coverage = len(covered) / len(terms) if terms else 0.0
         stripped = sentence.rstrip()
         penalty = 0.15 if stripped.endswith("?") else 0.0

@@ -27,7 +27,8 @@ def _confidences(ctx: AgentContext, query: str, passages: list[Passage]) -> list
         return []
     retriever = ctx.retriever
     features = passage_features(
-        query, [PassageText(p.text, p.title, p.language, p.similarity or 0.0) for p in passages],
+        query, [PassageText(p.text, p.title, p.language, p.similarity or 0.0, p.section)
+                for p in passages],
         retriever.embedder, retriever.encoder, ctx.lexical_bonus, ctx.language_offsets)
     return [DEFAULT_MODEL.probability(row) for row in features]
 

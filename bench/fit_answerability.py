@@ -91,7 +91,8 @@ def compute_features(items: list[tuple[str, str, int, str]], data_dir: Path | No
     for question, language, _, _ in items:
         found = ctx.retriever.search(question, ctx.top_k, search_filter=SearchFilter(
             language=language, tenant=ctx.tenant))
-        texts = [PassageText(p.text, p.title, p.language, p.similarity or 0.0) for p in found]
+        texts = [PassageText(p.text, p.title, p.language, p.similarity or 0.0, p.section)
+                 for p in found]
         per_passage.append(np.array(passage_features(
             question, texts, ctx.retriever.embedder, ctx.retriever.encoder,
             ctx.lexical_bonus, ctx.language_offsets)))

@@ -61,10 +61,11 @@ def normalise(text: str) -> str:
 
 
 def quote_pieces(quote: str) -> list[str]:
-    """The sentences of a quote: an extractive quote may join non-adjacent sentences."""
+    """The sentences of a quote: an extractive quote may join non-adjacent sentences. A
+    line's list marker ("- ", "3. ") goes first, so a step number is not a sentence."""
     pieces: list[str] = []
     for line in quote.splitlines():
-        pieces += [p for p in _SENTENCE_END.split(line.strip()) if p.strip()]
+        pieces += [p for p in _SENTENCE_END.split(_BULLET.sub("", line.strip())) if p.strip()]
     return pieces
 
 

@@ -33,6 +33,44 @@ def test_passage_sentences_drop_markup_and_split_list_items() -> None:
                                        "Codes can't be combined.", "Enter it at checkout"]
 
 
+def test_a_numbered_step_keeps_its_number_and_quotes_stay_verbatim(
+        demo_runtime: SupportRuntime) -> None:
+    text = ("1. Log in to your account.\n2. Open the student discount page and enter your "
+            "student email address.\n3. Click the verification link we send to that address."
+            "\n4. Once verified, you receive your personal 10% code.")
+    sentences = passage_sentences(text)
+    assert sentences[2] == "3. Click the verification link we send to that address."
+    assert not any(s.rstrip(".").isdigit() for s in sentences)
+    passage: dict[str, Any] = {"doc_id": "en/x", "chunk_id": "c1", "title": "Student discount",
+                               "source": "", "language": "en", "confidence": 0.9, "text": text}
+    citations = compose_extractive("How do I verify my student email address?", [passage],
+                                   demo_runtime.knowledge.embedder)
+    quote = citations[0]["quote"]
+    assert "3. Click the verification link" in quote
+    assert all(line[0].isdigit() for line in quote.splitlines())  # one step a line
+    assert quote_in_text(quote, text)
+
+
+def test_the_section_heading_counts_as_words_the_sentence_covers(
+        demo_runtime: SupportRuntime) -> None:
+    def passage(chunk_id: str, section: str, text: str) -> dict[str, Any]:
+        return {"doc_id": "fr/x", "chunk_id": chunk_id, "title": "Vos données", "source": "",
+                "language": "fr", "confidence": 0.9, "section": section, "text": text}
+
+    def cited(section_a: str, section_b: str) -> list[str]:
+        passages = [
+            passage("a", section_a, "Nous conservons vos factures pendant dix ans, comme la "
+                                    "loi l'exige."),
+            passage("b", section_b, "Écrivez-nous depuis la page Contact : c'est fait sous "
+                                    "30 jours.")]
+        citations = compose_extractive("Comment supprimer mon compte client ?", passages,
+                                       demo_runtime.knowledge.embedder)
+        return [c["chunk_id"] for c in citations]
+
+    assert cited("", "") == ["a", "b"]  # neither sentence has the question's words
+    assert cited("Ce que nous conservons", "Supprimer votre compte") == ["b"]
+
+
 @pytest.mark.parametrize(("question", "language"), [
     ("Do you sell gardening seeds and bulbs?", "en"),
     ("Proposez-vous un service de retouche pour les vêtements ?", "fr"),

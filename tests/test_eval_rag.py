@@ -221,6 +221,12 @@ def test_a_quote_is_contained_when_each_of_its_sentences_is() -> None:
     assert not quote_in_text("You have 30 days. Refunds are instant.", chunk)
 
 
+def test_a_quote_of_numbered_steps_may_skip_a_step() -> None:
+    chunk = "1. Click **Forgot password?**.\n2. Enter your email.\n3. Open the link we send."
+    assert quote_in_text("1. Click Forgot password?.\n3. Open the link we send.", chunk)
+    assert not quote_in_text("1. Click Forgot password?.\n3. Open the app.", chunk)
+
+
 def test_citation_validity_checks_the_chunk_exists_and_holds_the_quote() -> None:
     store = FakeStore({"en/a": {"c1": "Express costs **€12.90**.", "c2": "Other text."},
                        "en/b": {"c3": "Standard costs €4.90."}})
