@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import MemorySaver
@@ -33,6 +34,19 @@ def test_the_state_exposes_intent_details_but_the_reply_does_not(
     assert len(result.intent["alternatives"]) == 3
     assert result.intent["label"] not in result.reply
     assert "confidence" not in result.reply
+
+
+@pytest.mark.parametrize(("question", "route"), [
+    ("Has the refund policy changed recently?", "answer"),
+    ("Votre politique de remboursement a changé ?", "answer"),
+    ("Please refund my order CL-100101, it arrived broken", "action:refund_order"),
+])
+def test_a_question_about_the_refund_rules_is_answered_not_taken_as_a_refund(
+        shop_agent: ShopAgent, question: str, route: str) -> None:
+    result = shop_agent.agent.ask(question)
+    assert result.intent["route"] == route
+    if route == "answer":  # no tool runs; the help centre answers or a human is offered
+        assert result.action is None and not result.awaiting_confirmation
 
 
 def _with_model(shop: ShopAgent, reply: str) -> SupportAgent:
