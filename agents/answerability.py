@@ -37,7 +37,8 @@ number of the question's content stems). Shared stems are counted over the passa
 its title and section heading."""
 
 _MARKUP = re.compile(r"\*\*|__|`")
-_STEP_NUMBER = re.compile(r"\d{1,2}[.)]\s+")
+STEP_NUMBER = re.compile(r"\d{1,2}[.)]\s+")
+"""A numbered step's number ("3. Click the link.")."""
 
 
 def passage_sentences(text: str) -> list[str]:
@@ -46,7 +47,7 @@ def passage_sentences(text: str) -> list[str]:
     out: list[str] = []
     for line in _MARKUP.sub("", text).splitlines():
         line = line.strip().lstrip("-*• ").strip()
-        number = _STEP_NUMBER.match(line)
+        number = STEP_NUMBER.match(line)
         sentences = split_sentences(line[number.end():] if number else line)
         if number and sentences:
             sentences[0] = number.group(0) + sentences[0]

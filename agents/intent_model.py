@@ -16,10 +16,11 @@ How it is trained (method version `METHOD_VERSION`):
   processes above `PARALLEL_MIN_EXAMPLES`. Selection is by out-of-fold accuracy,
   or the balanced OOS objective below when there are OOS examples (ties: better
   out-of-fold log-likelihood). On the demo bot (EN+FR, MiniLM is English-only) CV
-  picks TF-IDF weight 1 and C 256; on English paraphrase sets it picks embeddings
-  alone. (Version 1 fixed C on the embeddings alone, then tried the TF-IDF weights
-  at that C: C 4 on the demo bot, where C 64-256 with TF-IDF is better out of fold;
-  demo test accuracy 0.817 -> 0.886.)
+  picks TF-IDF weight 1 and C 16 (C 256 with half the out-of-scope examples); on
+  English paraphrase sets it picks embeddings alone. (Version 1 fixed C on the
+  embeddings alone, then tried the TF-IDF weights at that C: C 4 on the demo bot,
+  where C 64-256 with TF-IDF is better out of fold; demo test accuracy 0.817 ->
+  0.886.)
 * Out-of-scope: the chosen model's out-of-fold probabilities give the threshold.
   - Without OOS examples: the threshold is the `OOS_QUANTILE` quantile of the top
     probability of the correctly classified out-of-fold predictions: an utterance

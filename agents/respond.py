@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.action_texts import outcome_reply
-from agents.answerability import passage_sentences
+from agents.answerability import STEP_NUMBER, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
 from agents.pii import masked_messages
@@ -62,10 +62,6 @@ _ASKS_AMOUNT = re.compile(
 """Questions whose answer is a number, an amount, a duration or a date."""
 
 
-_STEP = re.compile(r"\d{1,2}[.)]\s")
-"""A numbered step ("3. Click the link.")."""
-
-
 def _sentences(passage_text: str) -> list[str]:
     return passage_sentences(passage_text)
 
@@ -81,7 +77,7 @@ def _join(sentences: list[str]) -> str:
     out = ""
     for sentence in sentences:
         ends = out.rstrip().endswith((".", "!", "?", "…", ")", "»", '"'))
-        sep = " " if ends and not _STEP.match(sentence) else "\n"
+        sep = " " if ends and not STEP_NUMBER.match(sentence) else "\n"
         out = f"{out}{sep}{sentence}" if out else sentence
     return out
 
