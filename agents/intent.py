@@ -103,7 +103,10 @@ def classify(ctx: AgentContext, text: str) -> IntentResult:
     """Classifier first; the LLM when it is unsure; patterns when nothing is configured."""
     if ctx.classifier is None or not ctx.bot.intents:
         return classify_by_patterns(text)
-    pred = ctx.classifier.predict(text)
+    # Personal data carries no intent: a preamble of email, phone, address and card
+    # number drowned a short question ("How long do I have to return an item?" went out
+    # of scope). The classifier reads placeholders instead; slots read the raw text.
+    pred = ctx.classifier.predict(mask_pii(text).text)
     label = OUT_OF_SCOPE if pred.is_oos else pred.label
     result: IntentResult = {
         "label": label, "route": _route_of(ctx, label), "confidence": round(pred.confidence, 4),
@@ -162,7 +165,7 @@ def _resolve_choice(ctx: AgentContext, text: str, options: list[str]) -> str | N
         if any(t.lower() in lowered for t in titles):
             return option
     if ctx.classifier is not None:
-        pred = ctx.classifier.predict(text)
+        pred = ctx.classifier.predict(mask_pii(text).text)
         ranked = [name for name, _ in pred.alternatives if name in options]
         if ranked and not pred.is_oos:
             return ranked[0]

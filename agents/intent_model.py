@@ -5,19 +5,26 @@ How it is trained (method version `METHOD_VERSION`):
 * Features: the normalised sentence embedding of the utterance, optionally joined
   with TF-IDF features (word 1-2-grams and char_wb 2-5-grams, each block L2
   normalised, the pair scaled to norm `w`). `w = 0` is "embeddings alone".
+  With a `StackedEmbedder` (the bot's embedder + the bundled multilingual encoder,
+  USE multilingual v3) there are two encoder sets: the first alone (with or without
+  TF-IDF) and both (embeddings alone, `MULTI_ENCODER_TFIDF`); cross-validation
+  chooses, or `encoders="all"` reads both. On the demo bot (EN + FR) CV picks both:
+  out-of-fold balanced score 0.877 -> 0.925, test accuracy 0.894 -> 0.931; on the
+  English synthetic split it keeps MiniLM alone.
 * Head: multinomial logistic regression. `w` and `C` are chosen by stratified
   cross-validation on the training data only: 2 or 3 folds (fewer when an intent
   has few examples, never fewer than 2), at most `CV_MAX_EXAMPLES` utterances (a
   stratified sample above that, to keep training on 10k utterances fast). Every
-  pair of `TFIDF_WEIGHTS` x `C_GRID` is scored: on each fold C goes small to large,
+  (encoder set, TF-IDF weight, C) is scored, one worker job per fold and encoder
+  set: on each C goes small to large,
   each fit warm-started from the last (so the solver tolerance `TOL` is tighter
   than sklearn's default, or a warm start at a larger C would stop at once), and
-  the TF-IDF runs start from the embeddings-alone solution. Folds run in worker
+  the TF-IDF runs start from the embeddings-alone solution. Jobs run in worker
   processes above `PARALLEL_MIN_EXAMPLES`. Selection is by out-of-fold accuracy,
   or the balanced OOS objective below when there are OOS examples (ties: better
-  out-of-fold log-likelihood). On the demo bot (EN+FR, MiniLM is English-only) CV
-  picks TF-IDF weight 1 and C 16 (C 256 with half the out-of-scope examples); on
-  English paraphrase sets it picks embeddings alone. (Version 1 fixed C on the
+  out-of-fold log-likelihood). With MiniLM alone on the demo bot (EN+FR, MiniLM is
+  English-only) CV picks TF-IDF weight 1 and C 16; with both encoders, both at C 64;
+  on English paraphrase sets it picks embeddings alone. (Version 1 fixed C on the
   embeddings alone, then tried the TF-IDF weights at that C: C 4 on the demo bot,
   where C 64-256 with TF-IDF is better out of fold; demo test accuracy 0.817 ->
   0.886.)
@@ -67,10 +74,17 @@ from sklearn.model_selection import StratifiedKFold
 
 from knowledge.embeddings import Embedder
 
-METHOD_VERSION = "intent-lr-2"
+METHOD_VERSION = "intent-lr-3"
 C_GRID: tuple[float, ...] = (4.0, 16.0, 64.0, 256.0)
 TFIDF_WEIGHTS: tuple[float, ...] = (0.0, 1.0)
 """0.5 was in version 1's grid; it was never the best and cost as much time as 1."""
+ENCODER_CHOICES = ("cv", "all")
+MULTI_ENCODER_TFIDF: tuple[float, ...] = (0.0,)
+"""TF-IDF weights tried when the multilingual encoder is read too: none. The n-grams
+stand in for words the English-only encoder does not know, which the multilingual one
+covers; on the demo bot TF-IDF on top of both encoders lowered the out-of-fold balanced
+score from 0.925 to 0.911, and those fits would add a third to the CV time on 10k
+utterances (measured 115.6 s with them, 20% random labels)."""
 MAX_FOLDS = 3
 CV_MAX_EXAMPLES = 2000
 """2,500 in version 1; with every (weight, C) pair scored, 2,000 keeps 10k utterances
@@ -98,9 +112,36 @@ class IntentPrediction:
     is_oos: bool
 
 
+def encoder_sets(embedder: Embedder, encoders: str = "cv") -> tuple[int, ...]:
+    """How many of the embedder's blocks (leading ones) a candidate feature set reads:
+    a `StackedEmbedder` of the bot's embedder and a multilingual one gives (1, 2) (the
+    first alone or both, cross-validation chooses) or, with `encoders="all"`, (2,); a
+    plain embedder (1,)."""
+    return _sets(_blocks(embedder), encoders)
+
+
+def _sets(blocks: tuple[int, ...], encoders: str = "cv") -> tuple[int, ...]:
+    if encoders not in ENCODER_CHOICES:
+        raise ValueError(f"encoders must be one of {', '.join(ENCODER_CHOICES)}, "
+                         f"not {encoders!r}")
+    if len(blocks) <= 1:
+        return (1,)
+    return (len(blocks),) if encoders == "all" else (1, len(blocks))
+
+
+def _blocks(embedder: Embedder) -> tuple[int, ...]:
+    return tuple(getattr(embedder, "blocks", (embedder.dim,)))
+
+
+def _encoder_names(embedder: Embedder, n: int) -> str:
+    parts = getattr(embedder, "parts", None)
+    return "+".join(p.name for p in parts[:n]) if parts else embedder.name
+
+
 @dataclass
 class TextFeatures:
-    """Turns texts (+ their embeddings) into a classifier's feature matrix: the embedding
+    """Turns texts (+ their embeddings) into a classifier's feature matrix: the first
+    `dense_blocks` embedding blocks (each a unit vector; together scaled back to norm 1)
     beside word 1-2-gram and char_wb 2-5-gram TF-IDF blocks scaled to norm `weight`."""
 
     weight: float
@@ -109,6 +150,9 @@ class TextFeatures:
     max_word_features: int = MAX_WORD_FEATURES
     max_char_features: int = MAX_CHAR_FEATURES
     min_df: int = 1
+    blocks: tuple[int, ...] = ()
+    """Widths of the embedder's blocks; empty: one block, the whole vector."""
+    dense_blocks: int = 1
 
     def fit(self, texts: Sequence[str]) -> TextFeatures:
         if self.weight > 0 and self.word is None:
@@ -123,7 +167,14 @@ class TextFeatures:
             self.char.fit(texts)
         return self
 
+    def dense(self, vectors: np.ndarray) -> np.ndarray:
+        if len(self.blocks) <= 1:
+            return vectors
+        used = self.blocks[:self.dense_blocks]
+        return vectors[:, :sum(used)] * np.float32(1.0 / math.sqrt(len(used)))
+
     def transform(self, texts: Sequence[str], vectors: np.ndarray) -> Any:
+        vectors = self.dense(vectors)
         if self.weight <= 0 or self.word is None or self.char is None:
             return vectors
         scale = np.float32(self.weight / math.sqrt(2.0))
@@ -141,19 +192,48 @@ def _fit(model: LogisticRegression, x: Any, y: np.ndarray) -> LogisticRegression
         return model.fit(x, y)
 
 
+Key = tuple[int, float, float]
+"""(embedding blocks read, TF-IDF weight, C)."""
+
+
+def _weights(dense_blocks: int) -> tuple[float, ...]:
+    """TF-IDF weights tried with an encoder set: with more than the first encoder, the
+    embeddings alone (see MULTI_ENCODER_TFIDF)."""
+    return TFIDF_WEIGHTS if dense_blocks == 1 else MULTI_ENCODER_TFIDF
+
+
+def grid_of(blocks: tuple[int, ...], encoders: str = "cv") -> list[Key]:
+    """Every candidate (encoder set, TF-IDF weight, C) that cross-validation scores."""
+    return [(n, w, c) for n in _sets(blocks, encoders) for w in _weights(n) for c in C_GRID]
+
+
 def _cv_fold(tr_text: list[str], tr_vectors: np.ndarray, tr_y: np.ndarray,
              te_text: list[str], te_vectors: np.ndarray, classes: np.ndarray,
-             seed: int) -> dict[tuple[float, float], np.ndarray]:
-    """Out-of-fold probabilities (columns in `classes` order) of every (TF-IDF weight, C)
-    on one fold: C small to large, each fit warm-started from the last; a TF-IDF weight
-    starts from the embeddings-alone solution at the smallest C."""
+             seed: int, blocks: tuple[int, ...], encoders: str = "cv"
+             ) -> dict[Key, np.ndarray]:
+    """Out-of-fold probabilities (columns in `classes` order) of every (encoder set,
+    TF-IDF weight, C) on one fold (`_cv_job` for each encoder set)."""
+    out: dict[Key, np.ndarray] = {}
+    for n in _sets(blocks, encoders):
+        out |= _cv_job(tr_text, tr_vectors, tr_y, te_text, te_vectors, classes, seed,
+                       blocks, n)
+    return out
+
+
+def _cv_job(tr_text: list[str], tr_vectors: np.ndarray, tr_y: np.ndarray,
+            te_text: list[str], te_vectors: np.ndarray, classes: np.ndarray,
+            seed: int, blocks: tuple[int, ...], dense_blocks: int) -> dict[Key, np.ndarray]:
+    """One fold, one encoder set: C small to large, each fit warm-started from the last;
+    a TF-IDF weight starts from the embeddings-alone solution at the smallest C."""
     col = {c: i for i, c in enumerate(classes)}
-    shared = TextFeatures(1.0).fit(tr_text) if any(TFIDF_WEIGHTS) else None
+    weights = sorted(_weights(dense_blocks))
+    shared = TextFeatures(1.0).fit(tr_text) if any(weights) else None
     dense_start: tuple[np.ndarray, np.ndarray] | None = None
-    out: dict[tuple[float, float], np.ndarray] = {}
-    for weight in sorted(TFIDF_WEIGHTS):
+    out: dict[Key, np.ndarray] = {}
+    for weight in weights:
         feats = TextFeatures(weight, shared.word if shared else None,
-                             shared.char if shared else None)
+                             shared.char if shared else None, blocks=blocks,
+                             dense_blocks=dense_blocks)
         x_tr = feats.transform(tr_text, tr_vectors)
         x_te = feats.transform(te_text, te_vectors)
         model = _logreg(C_GRID[0], seed)
@@ -168,7 +248,7 @@ def _cv_fold(tr_text: list[str], tr_vectors: np.ndarray, tr_y: np.ndarray,
                 dense_start = (model.coef_.copy(), model.intercept_.copy())
             proba = np.zeros((len(te_text), len(classes)))
             proba[:, [col[k] for k in model.classes_]] = model.predict_proba(x_te)
-            out[(weight, c)] = proba
+            out[(dense_blocks, weight, c)] = proba
     return out
 
 
@@ -227,6 +307,11 @@ def _oof_accuracy(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> tupl
     return acc, loglik
 
 
+def score_name(embedder: Embedder, dense_blocks: int, weight: float, c: float) -> str:
+    """The `cv_scores` key of one candidate."""
+    return f"encoders={_encoder_names(embedder, dense_blocks)},tfidf_weight={weight:g},C={c:g}"
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
 
@@ -266,10 +351,11 @@ class EmbeddingCache:
 
 
 def training_key(texts: Sequence[str], labels: Sequence[str], embedder: Embedder,
-                 oos_label: str, seed: int) -> str:
+                 oos_label: str, seed: int, encoders: str = "cv") -> str:
     """Hash of everything the trained model depends on (examples order-independent)."""
     digest = hashlib.sha256()
     header = {"method": METHOD_VERSION, "embedder": embedder.name, "dim": embedder.dim,
+              "encoders": encoders,
               "oos_label": oos_label, "seed": seed}
     digest.update(json.dumps(header, sort_keys=True).encode())
     for label, text in sorted(zip(labels, texts, strict=True)):
@@ -294,13 +380,19 @@ class IntentClassifier:
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], embedder: Embedder, *,
               oos_label: str = "oos", cache_dir: Path | None = None,
-              seed: int = 0) -> IntentClassifier:
-        """Train (or reload from `cache_dir`) a classifier on labelled utterances."""
+              seed: int = 0, encoders: str = "cv") -> IntentClassifier:
+        """Train (or reload from `cache_dir`) a classifier on labelled utterances.
+
+        With a `StackedEmbedder`, `encoders="cv"` lets cross-validation choose between
+        its first part alone and all parts; `"all"` always reads all of them (a bot whose
+        examples are in one language, answering customers who write in others: the
+        held-out folds cannot show that gain)."""
+        _sets(_blocks(embedder), encoders)  # a bad value fails before anything is trained
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if not texts:
             raise ValueError("no training examples")
-        key = training_key(texts, labels, embedder, oos_label, seed)
+        key = training_key(texts, labels, embedder, oos_label, seed, encoders)
         model_path = cache_dir / f"model-{key}.pkl" if cache_dir is not None else None
         if model_path is not None and model_path.exists():
             try:
@@ -312,7 +404,7 @@ class IntentClassifier:
                     return loaded
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
                 pass
-        trained = cls._train(texts, labels, embedder, oos_label, cache_dir, seed)
+        trained = cls._train(texts, labels, embedder, oos_label, cache_dir, seed, encoders)
         if model_path is not None:
             model_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = model_path.with_name(model_path.name + f".{os.getpid()}.tmp")
@@ -327,7 +419,8 @@ class IntentClassifier:
 
     @classmethod
     def _train(cls, texts: Sequence[str], labels: Sequence[str], embedder: Embedder,
-               oos_label: str, cache_dir: Path | None, seed: int) -> IntentClassifier:
+               oos_label: str, cache_dir: Path | None, seed: int,
+               encoders: str) -> IntentClassifier:
         started = time.perf_counter()
         pairs = sorted(zip(labels, texts, strict=True))  # canonical order: same data, same model
         y = np.array([p[0] for p in pairs], dtype=object)
@@ -347,22 +440,28 @@ class IntentClassifier:
             warnings.simplefilter("ignore", UserWarning)  # a class smaller than n_folds
             splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed)
                           .split(np.zeros(len(ys)), ys))
-        oof = {(w, c): np.zeros((len(ys), len(classes))) for w in TFIDF_WEIGHTS for c in C_GRID}
-        workers = min(len(splits), os.cpu_count() or 1) if len(ys) >= PARALLEL_MIN_EXAMPLES else 1
-        jobs = (delayed(_cv_fold)([ts[i] for i in tr], vs[tr], ys[tr], [ts[i] for i in te],
-                                  vs[te], classes, seed) for tr, te in splits)
-        for (_, test_idx), fold_proba in zip(splits, Parallel(n_jobs=workers)(jobs),
-                                             strict=True):
-            for key, proba in fold_proba.items():
+        blocks = _blocks(embedder)
+        grid = grid_of(blocks, encoders)
+        oof = {key: np.zeros((len(ys), len(classes))) for key in grid}
+        # One job per (fold, encoder set): 3 folds x 2 sets keep 2 workers busier than
+        # 3 whole folds would.
+        tasks = [(test_idx, train_idx, n) for train_idx, test_idx in splits
+                 for n in encoder_sets(embedder, encoders)]
+        workers = min(len(tasks), os.cpu_count() or 1) if len(ys) >= PARALLEL_MIN_EXAMPLES else 1
+        jobs = (delayed(_cv_job)([ts[i] for i in tr], vs[tr], ys[tr], [ts[i] for i in te],
+                                 vs[te], classes, seed, blocks, n) for te, tr, n in tasks)
+        for (test_idx, _, _), job_proba in zip(tasks, Parallel(n_jobs=workers)(jobs),
+                                               strict=True):
+            for key, proba in job_proba.items():
                 oof[key][test_idx] = proba
 
         scores: dict[str, dict[str, float]] = {}
-        best_key, best_score = (0.0, C_GRID[0]), (-math.inf, -math.inf)
+        best_key, best_score = grid[0], (-math.inf, -math.inf)
 
-        def score(keys: Sequence[tuple[float, float]]) -> None:
+        def score(keys: Sequence[Key]) -> None:
             nonlocal best_key, best_score
-            for w, c in keys:
-                proba = oof[(w, c)]
+            for n, w, c in keys:
+                proba = oof[(n, w, c)]
                 acc, loglik = _oof_accuracy(proba, ys, classes)
                 row = {"accuracy": round(acc, 4), "log_likelihood": round(loglik, 4)}
                 objective = acc
@@ -370,15 +469,15 @@ class IntentClassifier:
                     t, balanced = _balanced_threshold(proba, ys, classes, oos_label)
                     row |= {"balanced": round(balanced, 4), "threshold": round(t, 4)}
                     objective = balanced
-                scores[f"tfidf_weight={w:g},C={c:g}"] = row
+                scores[score_name(embedder, n, w, c)] = row
                 if (objective, loglik) > best_score:
-                    best_key, best_score = (w, c), (objective, loglik)
+                    best_key, best_score = (n, w, c), (objective, loglik)
 
-        # Every (weight, C) pair: the best C with TF-IDF features is not the best C of the
-        # embeddings alone (more, sparser features), so C is not fixed on a dense stage.
-        # (The folds ran above, in worker processes when there are enough examples.)
-        score([(w, c) for w in TFIDF_WEIGHTS for c in C_GRID])
-        weight, c_best = best_key
+        # Every (encoders, weight, C): the best C with TF-IDF features is not the best C
+        # of the embeddings alone (more, sparser features), so C is not fixed on a dense
+        # stage. (The folds ran above, in worker processes when there are enough examples.)
+        score(grid)
+        n_best, weight, c_best = best_key
         cv_seconds = time.perf_counter() - started - embed_seconds
         best_proba = oof[best_key]
         if oos_label in counts:
@@ -388,14 +487,15 @@ class IntentClassifier:
             threshold = _threshold_without_oos(best_proba, ys, classes)
             rule = f"{OOS_QUANTILE:.0%} quantile of correct out-of-fold top probabilities"
 
-        features = TextFeatures(weight).fit(x_text)
+        features = TextFeatures(weight, blocks=blocks, dense_blocks=n_best).fit(x_text)
         final = _logreg(c_best, seed)
         final.tol = FINAL_TOL  # a cold start: the default tolerance converges
         model = _fit(final, features.transform(x_text, vectors), y)
         chosen = {
             "method": METHOD_VERSION,
             "head": "embedding" if weight == 0 else "embedding+tfidf",
-            "tfidf_weight": weight, "C": c_best, "folds": n_folds,
+            "encoders": _encoder_names(embedder, n_best), "tfidf_weight": weight,
+            "C": c_best, "folds": n_folds,
             "cv_examples": len(ys), "cv_scores": scores,
             "oos_threshold": round(threshold, 4), "oos_rule": rule,
             "oos_class": oos_label in counts, "embed_seconds": round(embed_seconds, 3),

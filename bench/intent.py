@@ -49,7 +49,8 @@ from sklearn.linear_model import LogisticRegression
 from agents.intent_model import IntentClassifier
 from evals.intent import latency_sample, load_labelled_csv, score_predictions
 from knowledge.embeddings import Embedder, make_embedder
-from supportgraph.settings import BotConfig
+from supportgraph.runtime import intent_embedder
+from supportgraph.settings import BotConfig, Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "supportgraph" / "demo"
 DEMO_BOT = DEMO / "bot.yaml"
@@ -440,11 +441,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--label-noise", type=float, default=0.0, metavar="P",
                         help="With --scale: give a fraction P of the utterances a random "
                              "label (a harder fit, as real data is).")
+    parser.add_argument("--no-multilingual", action="store_true",
+                        help="MiniLM alone: leave out the multilingual encoder.")
     parser.add_argument("--batch-size", type=int, default=128, help="Embedding batch size.")
     parser.add_argument("--json", type=Path, help="Write the results here.")
     args = parser.parse_args(argv)
 
     embedder = make_embedder(None, batch_size=args.batch_size)
+    if not args.no_multilingual:
+        embedder = intent_embedder(Settings(), embedder)
     out: dict[str, Any] = {}
     if args.synthetic:
         train, test = synthetic_split(oos_label=args.oos_label)

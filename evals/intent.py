@@ -122,9 +122,10 @@ def latency_sample(texts: Sequence[str], size: int = LATENCY_SAMPLE,
 
 def run_intent_eval(train_path: Path, test_path: Path, embedder: Embedder, *,
                     text_col: str = "text", label_col: str = "label", oos_label: str = "oos",
-                    cache_dir: Path | None = None,
+                    cache_dir: Path | None = None, encoders: str = "cv",
                     progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Train on TRAIN only, then score TEST; latency is one utterance at a time."""
+    """Train on TRAIN only, then score TEST; latency is one utterance at a time.
+    `encoders`: as `IntentClassifier.train`."""
     from agents.intent_model import IntentClassifier
 
     train = load_labelled_csv(train_path, text_col, label_col)
@@ -133,7 +134,8 @@ def run_intent_eval(train_path: Path, test_path: Path, embedder: Embedder, *,
         progress("training", 0, 1)
     started = time.perf_counter()
     clf = IntentClassifier.train([t for t, _ in train], [label for _, label in train],
-                                 embedder, oos_label=oos_label, cache_dir=cache_dir)
+                                 embedder, oos_label=oos_label, cache_dir=cache_dir,
+                                 encoders=encoders)
     train_seconds = time.perf_counter() - started
     if progress:
         progress("training", 1, 1)

@@ -344,6 +344,7 @@ def eval_intent(
     from evals.datasets import DatasetError
     from evals.intent import load_labelled_csv, run_intent_eval
     from knowledge.embeddings import make_embedder
+    from supportgraph.runtime import intent_embedder, intent_encoders
 
     try:
         train_rows = load_labelled_csv(train, text_col, label_col)
@@ -353,12 +354,13 @@ def eval_intent(
     if len({label for _, label in train_rows}) < 2:
         fail(f"{train}: column '{label_col}': needs examples of at least two labels")
     settings = load_settings()
-    embedder = make_embedder(settings.embedding_model,
-                             batch_size=max(128, settings.embedding_batch_size))
+    embedder = intent_embedder(settings, make_embedder(
+        settings.embedding_model, batch_size=max(128, settings.embedding_batch_size)))
     with progress_bar() as progress:
         result = run_intent_eval(train, test, embedder, text_col=text_col,
                                  label_col=label_col, oos_label=oos_label,
                                  cache_dir=settings.data_dir / "intent_cache",
+                                 encoders=intent_encoders(settings),
                                  progress=_tracked(progress))
     chosen = result["chosen"]
     table = Table(title=f"Intent: {result['n_intents']} intents, {result['n_train']} train, "
@@ -652,7 +654,7 @@ def eval_all(
     from evals.intent import load_labelled_csv, run_intent_eval
     from evals.rag import load_baseline, load_rag_dataset
     from evals.scenarios import agent_factory, load_scenarios, run_scenario, summarise
-    from supportgraph.runtime import DEMO_DIR
+    from supportgraph.runtime import DEMO_DIR, intent_embedder, intent_encoders
 
     rag_path = rag_dataset or DEMO_DIR / "rag_eval.jsonl"
     scen_path = scenarios or DEMO_DIR / "scenarios.jsonl"
@@ -686,9 +688,13 @@ def eval_all(
                 writer.writerow(["text", "label"])
                 writer.writerows(zip(texts, labels, strict=True))
             with progress_bar() as progress:
-                intent = run_intent_eval(train_path, test_path, runtime.knowledge.embedder,
+                intent = run_intent_eval(train_path, test_path,
+                                         intent_embedder(runtime.settings,
+                                                         runtime.knowledge.embedder),
                                          cache_dir=runtime.settings.intent_cache_dir
                                          or runtime.settings.data_dir / "intent_cache",
+                                         encoders=intent_encoders(runtime.settings,
+                                                                  runtime.bot),
                                          progress=_tracked(progress))
     finally:
         runtime.close()

@@ -85,6 +85,27 @@ def make_guarded_embedder(settings: Settings) -> Embedder:
     return make_embedder(model, settings.embedding_batch_size)
 
 
+def intent_embedder(settings: Settings, embedder: Embedder) -> Embedder:
+    """What the intent classifier reads: the bot's embedder, with the bundled multilingual
+    encoder beside it unless switched off (or not installed)."""
+    if settings.intent_multilingual_encoder == "off":
+        return embedder
+    from knowledge.embeddings import StackedEmbedder, multilingual_embedder
+
+    second = multilingual_embedder()
+    return StackedEmbedder([embedder, second]) if second is not None else embedder
+
+
+def intent_encoders(settings: Settings, bot: BotConfig | None = None) -> str:
+    """`IntentClassifier.train`'s `encoders` for the setting: "auto" reads every encoder
+    for a bot that serves more than one language, and lets cross-validation choose
+    otherwise (and where there is no bot, as in `eval intent`)."""
+    mode = settings.intent_multilingual_encoder
+    if mode == "auto":
+        mode = "always" if bot is not None and len(set(bot.languages)) > 1 else "cv"
+    return "all" if mode == "always" else "cv"
+
+
 def make_injection_detector(settings: Settings, embedder: Embedder) -> InjectionDetector:
     """The input guard's detector; its classifier is trained (or loaded from
     data_dir/guard_cache) by `prepare()` or else on the first message it checks."""
@@ -244,7 +265,9 @@ class SupportRuntime:
         from agents.intent_model import IntentClassifier
 
         texts, labels = self.bot.training_examples()
-        return IntentClassifier.train(texts, labels, self.knowledge.embedder,
+        return IntentClassifier.train(texts, labels,
+                                      intent_embedder(self.settings, self.knowledge.embedder),
+                                      encoders=intent_encoders(self.settings, self.bot),
                                       cache_dir=self.settings.intent_cache_dir
                                       or self.settings.data_dir / "intent_cache")
 

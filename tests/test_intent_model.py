@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import agents.intent_model as intent_model
 from agents.intent_model import (
     C_GRID,
+    MULTI_ENCODER_TFIDF,
     TFIDF_WEIGHTS,
     IntentClassifier,
     TextFeatures,
@@ -20,7 +21,7 @@ from agents.intent_model import (
 )
 from evals.datasets import DatasetError
 from evals.intent import closed_set_label, load_labelled_csv, run_intent_eval
-from knowledge.embeddings import Embedder
+from knowledge.embeddings import Embedder, StackedEmbedder
 from supportgraph.cli import app
 
 TRAIN: dict[str, list[str]] = {
@@ -121,12 +122,55 @@ def test_cross_validation_reports_its_choices(plain: IntentClassifier) -> None:
     chosen = plain.chosen
     assert chosen["head"] in {"embedding", "embedding+tfidf"}
     assert chosen["folds"] == 3 and chosen["cv_examples"] == 72
-    assert set(chosen["cv_scores"]) == {f"tfidf_weight={w:g},C={c:g}"
+    assert set(chosen["cv_scores"]) == {f"encoders=all-MiniLM-L6-v2,tfidf_weight={w:g},C={c:g}"
                                         for w in TFIDF_WEIGHTS for c in C_GRID}
-    key = f"tfidf_weight={chosen['tfidf_weight']:g},C={chosen['C']:g}"
+    assert chosen["encoders"] == "all-MiniLM-L6-v2"
+    key = f"encoders=all-MiniLM-L6-v2,tfidf_weight={chosen['tfidf_weight']:g},C={chosen['C']:g}"
     best = chosen["cv_scores"][key]["accuracy"]
     assert best == max(row["accuracy"] for row in chosen["cv_scores"].values())
     assert 0 < plain.oos_threshold < 1 and chosen["oos_class"] is False
+
+
+FRENCH = [("où en est ma livraison ?", "track_order"),
+          ("je voudrais être remboursé", "request_refund"),
+          ("j'ai oublié mon mot de passe", "reset_password"),
+          ("je dois changer mon adresse de livraison", "change_address"),
+          ("ma carte bancaire a été refusée", "payment_declined"),
+          ("je veux parler à un conseiller", "talk_to_human")]
+
+
+def test_the_multilingual_encoder_understands_french_against_english_examples(
+        embedder: Embedder, multilingual: Embedder) -> None:
+    texts, labels = _rows()
+    stacked = StackedEmbedder([embedder, multilingual])
+    both = IntentClassifier.train(texts, labels, stacked, encoders="all")
+    alone = IntentClassifier.train(texts, labels, embedder)
+    probes = [t for t, _ in FRENCH]
+    gold = [g for _, g in FRENCH]
+    right_both = sum(p.label == g for p, g in zip(both.predict_many(probes), gold, strict=True))
+    right_alone = sum(p.label == g for p, g in zip(alone.predict_many(probes), gold,
+                                                    strict=True))
+    assert both.chosen["encoders"] == "all-MiniLM-L6-v2+use-multilingual-v3"
+    assert right_both >= 5 and right_alone <= 2, (right_both, right_alone)
+    # The model reads the 384 + 512 stacked dimensions (no TF-IDF block at weight 0).
+    if both.chosen["tfidf_weight"] == 0:
+        assert both.model.coef_.shape[1] == stacked.dim == 896
+
+
+def test_cross_validation_chooses_between_the_encoder_sets(
+        embedder: Embedder, multilingual: Embedder) -> None:
+    texts, labels = _rows(with_oos=True)
+    clf = IntentClassifier.train(texts, labels, StackedEmbedder([embedder, multilingual]))
+    scores = clf.chosen["cv_scores"]
+    names = {"all-MiniLM-L6-v2", "all-MiniLM-L6-v2+use-multilingual-v3"}
+    assert {key.split(",")[0].removeprefix("encoders=") for key in scores} == names
+    # The stacked set is tried without TF-IDF (MULTI_ENCODER_TFIDF).
+    assert len(scores) == (len(TFIDF_WEIGHTS) + len(MULTI_ENCODER_TFIDF)) * len(C_GRID)
+    key = (f"encoders={clf.chosen['encoders']},tfidf_weight={clf.chosen['tfidf_weight']:g},"
+           f"C={clf.chosen['C']:g}")
+    assert scores[key]["balanced"] == max(row["balanced"] for row in scores.values())
+    with pytest.raises(ValueError, match="encoders must be one of"):
+        IntentClassifier.train(texts, labels, embedder, encoders="both")
 
 
 def test_warm_started_fits_reach_each_cs_own_solution(embedder: Embedder) -> None:
@@ -141,15 +185,15 @@ def test_warm_started_fits_reach_each_cs_own_solution(embedder: Embedder) -> Non
     tr_text = [t for t, k in zip(texts, train, strict=True) if k]
     te_text = [t for t, k in zip(texts, train, strict=True) if not k]
     proba = _cv_fold(tr_text, vectors[train], y[train], te_text, vectors[~train], classes,
-                     seed=0)
-    assert set(proba) == {(w, c) for w in TFIDF_WEIGHTS for c in C_GRID}
+                     seed=0, blocks=(embedder.dim,))
+    assert set(proba) == {(1, w, c) for w in TFIDF_WEIGHTS for c in C_GRID}
     for weight in TFIDF_WEIGHTS:
         features = TextFeatures(weight).fit(tr_text)
         for c in C_GRID:
             cold = LogisticRegression(C=c, max_iter=5000, tol=1e-8).fit(
                 features.transform(tr_text, vectors[train]), y[train])
             expected = cold.predict_proba(features.transform(te_text, vectors[~train]))
-            assert np.abs(proba[(weight, c)] - expected).max() < 0.01, (weight, c)
+            assert np.abs(proba[(1, weight, c)] - expected).max() < 0.01, (weight, c)
 
 
 def test_folds_in_worker_processes_choose_what_one_process_chooses(
@@ -312,3 +356,19 @@ def test_cli_eval_intent_rejects_a_bad_line_without_writing(
     missing_col = runner.invoke(app, ["eval", "intent", "--train", str(train), "--test",
                                       str(test), "--label-col", "intent"])
     assert missing_col.exit_code == 2 and "train.csv:1" in missing_col.output
+
+
+def test_auto_reads_every_encoder_for_a_bot_that_serves_several_languages(
+        embedder: Embedder) -> None:
+    from supportgraph.runtime import intent_embedder, intent_encoders
+    from supportgraph.settings import BotConfig, Settings
+
+    assert intent_encoders(Settings(), BotConfig(languages=["en", "fr"])) == "all"
+    assert intent_encoders(Settings(), BotConfig(languages=["en"])) == "cv"
+    assert intent_encoders(Settings()) == "cv"  # eval intent: no bot, CV decides
+    assert intent_encoders(Settings(intent_multilingual_encoder="always")) == "all"
+    assert intent_encoders(Settings(intent_multilingual_encoder="cv"),
+                           BotConfig(languages=["en", "fr"])) == "cv"
+    assert intent_embedder(Settings(intent_multilingual_encoder="off"), embedder) is embedder
+    stacked = intent_embedder(Settings(), embedder)
+    assert stacked.name == "all-MiniLM-L6-v2+use-multilingual-v3" and stacked.dim == 896
