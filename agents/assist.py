@@ -108,7 +108,8 @@ def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
             if passage["doc_id"] in seen_docs or len(suggestions) == 2:
                 continue
             seen_docs.add(passage["doc_id"])
-            citations = compose_extractive(question, [passage], ctx.retriever.embedder)
+            citations = compose_extractive(question, [passage], ctx.retriever.embedder,
+                                           ctx.sentence_multilingual)
             if citations:
                 text = " ".join(f"{c['quote']} [{c['index']}]" for c in citations)
                 suggestions.append(Suggestion(text, [dict(c) for c in citations]))

@@ -20,6 +20,7 @@ from supportgraph.settings import BotConfig
 if TYPE_CHECKING:
     from agents.injection import InjectionDetector
     from agents.intent_model import IntentClassifier
+    from knowledge.embeddings import Embedder
     from tools.service import ActionService
 
 
@@ -43,6 +44,9 @@ class AgentContext:
     """Patterns + classifier for guard_in; None runs the patterns alone."""
     history_turns: int = 6
     classifier: IntentClassifier | None = None
+    sentence_multilingual: Embedder | None = None
+    """Scores the sentences of passages not in English for the offline responder, where
+    the knowledge base's embedder is English-only (the bundled all-MiniLM-L6-v2)."""
     actions: ActionService | None = None
     slot_config: SlotConfig = field(default_factory=SlotConfig)
     ambiguity_margin: float = 0.15

@@ -293,7 +293,7 @@ def _fallback(ctx: AgentContext, state: TurnState, verdict: OutputVerdict, langu
 
         reply, citations = offline_answer(last_customer_text(state), state.get("passages", []),
                                           language, ctx.min_confidence,
-                                          ctx.retriever.embedder)
+                                          ctx.retriever.embedder, ctx.sentence_multilingual)
         if citations and check_reply(ctx, state, reply, citations).get("passed"):
             return reply, citations
     return prompts.text("unsafe_reply", language, company=ctx.bot.company), []

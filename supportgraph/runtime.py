@@ -96,6 +96,15 @@ def intent_embedder(settings: Settings, embedder: Embedder) -> Embedder:
     return StackedEmbedder([embedder, second]) if second is not None else embedder
 
 
+def sentence_multilingual(embedder: Embedder) -> Embedder | None:
+    """The encoder that scores non-English sentences for the offline responder: the
+    bundled multilingual one where the knowledge base embeds with the English-only
+    bundled MiniLM, else None (the knowledge base's own model does)."""
+    from knowledge.embeddings import BUNDLED_MODEL, multilingual_embedder
+
+    return multilingual_embedder() if embedder.name == BUNDLED_MODEL else None
+
+
 def intent_encoders(settings: Settings, bot: BotConfig | None = None) -> str:
     """`IntentClassifier.train`'s `encoders` for the setting: "auto" reads every encoder
     for a bot that serves more than one language, and lets cross-validation choose
@@ -229,6 +238,7 @@ class SupportRuntime:
             actions=self.actions,
             order_items=order_item_names(self.actions, self.bot),
             classifier=self._train_classifier(),
+            sentence_multilingual=sentence_multilingual(self.knowledge.embedder),
             slot_config=SlotConfig(order_number_pattern=self.bot.order_number_pattern),
             retriever=self.knowledge.retriever, bot=self.bot, tenant=settings.tenant,
             chat_model=chat_model if chat_model is not None else make_chat_model(settings),

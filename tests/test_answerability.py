@@ -115,3 +115,20 @@ def test_calibration_files_hold_no_eval_question() -> None:
     calibration = [json.loads(line)["question"].strip().lower() for line in
                    (DEMO / "rag_calibration.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(calibration) >= 60 and not set(calibration) & eval_questions
+
+
+def test_french_sentences_are_scored_by_the_multilingual_encoder(
+        demo_runtime: SupportRuntime) -> None:
+    # The knowledge base embeds with the English-only MiniLM; French sentences are
+    # scored by the bundled multilingual encoder instead (rag_calibration.jsonl).
+    question = "Quel est le montant minimum d'une carte cadeau ?"
+    multilingual = demo_runtime.context.sentence_multilingual
+    assert multilingual is not None and multilingual.name == "use-multilingual-v3"
+    result = demo_runtime.agent.ask(question)
+    assert result.answered and "10 €" in result.reply
+    passages = [p for p in result.passages if p["language"] == "fr"]
+    minilm_alone = compose_extractive(question, passages, demo_runtime.knowledge.embedder)
+    assert not any("10 €" in c["quote"] for c in minilm_alone)  # the figure was missed
+    both = compose_extractive(question, passages, demo_runtime.knowledge.embedder,
+                              multilingual)
+    assert any("10 €" in c["quote"] for c in both)
