@@ -30,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import pickle
 import re
 import threading
 import time
@@ -49,7 +47,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from agents.intent_model import EmbeddingCache, TextFeatures
+from agents.intent_model import EmbeddingCache, TextFeatures, load_cached, store_cached
 from knowledge.embeddings import Embedder
 
 METHOD_VERSION = "guard-lr-1"
@@ -235,22 +233,11 @@ class InjectionClassifier:
             raise ValueError("need examples of both labels (0 and 1)")
         key = training_key(texts, labels, embedder, seed, groups)
         path = cache_dir / f"guard-{key}.pkl" if cache_dir is not None else None
-        if path is not None and path.exists():
-            try:
-                with path.open("rb") as fh:
-                    loaded = pickle.load(fh)
-                if isinstance(loaded, cls):
-                    loaded.chosen = {**loaded.chosen, "from_cache": True}
-                    return loaded
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-                pass
+        loaded = load_cached(path, cls)
+        if loaded is not None:
+            return loaded
         trained = cls._train(texts, labels, groups, embedder, cache_dir, seed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(trained, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)
+        store_cached(path, trained)
         return trained
 
     @classmethod

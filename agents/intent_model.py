@@ -311,6 +311,34 @@ def score_name(embedder: Embedder, dense_blocks: int, weight: float, c: float) -
     return f"encoders={_encoder_names(embedder, dense_blocks)},tfidf_weight={weight:g},C={c:g}"
 
 
+def load_cached(path: Path | None, kind: type[Any]) -> Any | None:
+    """A model pickled at `path` when it is a `kind` (and has a `chosen` dict, marked
+    `from_cache`); None when there is none or it cannot be read (it is then retrained)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with path.open("rb") as fh:
+            loaded = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    if not isinstance(loaded, kind):
+        return None
+    loaded.chosen = {**loaded.chosen, "from_cache": True}
+    return loaded
+
+
+def store_cached(path: Path | None, model: Any) -> None:
+    """Pickle `model` at `path` (no-op for None) through a temporary file, so a reader
+    never sees half a file."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
 
@@ -393,27 +421,16 @@ class IntentClassifier:
             raise ValueError("no training examples")
         key = training_key(texts, labels, embedder, oos_label, seed, encoders)
         model_path = cache_dir / f"model-{key}.pkl" if cache_dir is not None else None
-        if model_path is not None and model_path.exists():
-            try:
-                with model_path.open("rb") as fh:
-                    loaded = pickle.load(fh)
-                if isinstance(loaded, cls):
-                    loaded.embedder = embedder
-                    loaded.chosen = {**loaded.chosen, "from_cache": True}
-                    return loaded
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-                pass
+        loaded = load_cached(model_path, cls)
+        if loaded is not None:
+            loaded.embedder = embedder
+            return loaded
         trained = cls._train(texts, labels, embedder, oos_label, cache_dir, seed, encoders)
-        if model_path is not None:
-            model_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = model_path.with_name(model_path.name + f".{os.getpid()}.tmp")
-            embedder_ref, trained.embedder = trained.embedder, None
-            try:
-                with tmp.open("wb") as fh:
-                    pickle.dump(trained, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                tmp.replace(model_path)
-            finally:
-                trained.embedder = embedder_ref
+        embedder_ref, trained.embedder = trained.embedder, None  # not pickled
+        try:
+            store_cached(model_path, trained)
+        finally:
+            trained.embedder = embedder_ref
         return trained
 
     @classmethod

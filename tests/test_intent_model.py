@@ -260,6 +260,20 @@ def test_training_is_cached_by_examples_and_embeddings_by_text(
     assert embedder.texts_embedded == before + 1  # only the new example
 
 
+def test_an_unreadable_cached_model_is_retrained_and_replaced(
+        embedder: Embedder, tmp_path: Path) -> None:
+    texts, labels = _rows()
+    texts, labels = texts[1::3], labels[1::3]
+    IntentClassifier.train(texts, labels, embedder, cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("model-*.pkl")
+    cached.write_bytes(b"half a pickle")  # a crash mid-write on another machine, say
+    again = IntentClassifier.train(texts, labels, embedder, cache_dir=tmp_path)
+    assert not again.chosen["from_cache"] and again.predict("where is my order").label
+    reloaded = IntentClassifier.train(texts, labels, embedder, cache_dir=tmp_path)
+    assert reloaded.chosen["from_cache"] and reloaded.embedder is embedder
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_training_needs_two_labels(embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="two labels"):
         IntentClassifier.train(["hi", "hello"], ["greet", "greet"], embedder)
