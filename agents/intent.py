@@ -264,5 +264,7 @@ _QUESTION_START = re.compile(
 
 
 def is_question(text: str) -> bool:
-    """A policy question ("why is my refund taking longer?") rather than a request to act."""
-    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text))
+    """A policy question ("why is my refund taking longer?") rather than a request to act,
+    also when it is not the message's last sentence ("My bowl arrived cracked, do I have
+    to send it back? It cost €15.")."""
+    return "?" in text or bool(_QUESTION_START.match(text))

@@ -77,3 +77,22 @@ def test_personal_data_around_a_question_does_not_drown_it(shop_agent: ShopAgent
     result = shop_agent.agent.ask(MESSAGE)
     assert result.intent["label"] == "return_policy"
     assert result.intent["route"] == "answer"
+
+
+@pytest.mark.parametrize(("text", "retrieves"), [
+    ("My lamp shade came cracked, do I have to post it back? It was €12.", True),
+    ("Ma lampe est arrivée abîmée, je dois la renvoyer ? Elle coûtait 12 €.", True),
+    ("Refund my cracked lamp please", False),
+])
+def test_a_question_inside_an_action_request_is_answered_too(text: str, retrieves: bool) -> None:
+    # An action whose order number is missing asks for it; a question the customer asked
+    # with it (not only as the last sentence) is also answered from the help centre.
+    from langchain_core.messages import HumanMessage
+
+    from agents.intent import route_after_intent
+    from agents.state import TurnState
+
+    state: TurnState = {"messages": [HumanMessage(text)],
+                        "intent": {"label": "refund_request", "route": "action:refund_order",
+                                   "missing_slots": ["order_number"]}}
+    assert route_after_intent(state) == ("retrieve" if retrieves else "respond")
