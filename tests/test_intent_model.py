@@ -152,9 +152,9 @@ def test_the_multilingual_encoder_understands_french_against_english_examples(
                                                     strict=True))
     assert both.chosen["encoders"] == "all-MiniLM-L6-v2+use-multilingual-v3"
     assert right_both >= 5 and right_alone <= 2, (right_both, right_alone)
-    # The model reads the 384 + 512 stacked dimensions (no TF-IDF block at weight 0).
-    if both.chosen["tfidf_weight"] == 0:
-        assert both.model.coef_.shape[1] == stacked.dim == 896
+    # Both encoders are read without TF-IDF: the model sees the 384 + 512 dimensions.
+    assert both.chosen["tfidf_weight"] == 0
+    assert both.model.coef_.shape[1] == stacked.dim == 896
 
 
 def test_cross_validation_chooses_between_the_encoder_sets(
