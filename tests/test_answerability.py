@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from agents.answerability import DEFAULT_MODEL, FEATURES, AnswerabilityModel, passage_sentences
-from agents.respond import compose_extractive
+from agents.respond import (
+    ANSWER_TYPES,
+    answer_types,
+    compose_extractive,
+    confident_passages,
+    offline_answer,
+)
 from evals.metrics import quote_in_text
 from supportgraph.runtime import SupportRuntime
 
@@ -118,7 +124,7 @@ def test_calibration_files_hold_no_eval_question() -> None:
 
 
 def test_french_sentences_are_scored_by_the_multilingual_encoder(
-        demo_runtime: SupportRuntime) -> None:
+        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     # The knowledge base embeds with the English-only MiniLM; French sentences are
     # scored by the bundled multilingual encoder instead (rag_calibration.jsonl).
     question = "Quel est le montant minimum d'une carte cadeau ?"
@@ -126,9 +132,50 @@ def test_french_sentences_are_scored_by_the_multilingual_encoder(
     assert multilingual is not None and multilingual.name == "use-multilingual-v3"
     result = demo_runtime.agent.ask(question)
     assert result.answered and "10 €" in result.reply
-    passages = [p for p in result.passages if p["language"] == "fr"]
+    passages = [p for p in result.passages if p["language"] == "fr"][:3]
+    # The sentences compared on their similarity alone: without the bonus for holding
+    # an amount of money, which the question asks for.
+    monkeypatch.setattr("agents.respond.ANSWER_TYPES", ())
     minilm_alone = compose_extractive(question, passages, demo_runtime.knowledge.embedder)
     assert not any("10 €" in c["quote"] for c in minilm_alone)  # the figure was missed
     both = compose_extractive(question, passages, demo_runtime.knowledge.embedder,
                               multilingual)
     assert any("10 €" in c["quote"] for c in both)
+
+
+def test_answer_types_name_what_the_question_asks_for() -> None:
+    def kinds(question: str) -> set[str]:
+        patterns = answer_types(question)
+        return {name for name, _, answer in ANSWER_TYPES if answer in patterns}
+
+    assert kinds("Which address do I email for a warranty claim?") == {"email"}
+    assert kinds("Quel est le délai pour recevoir un avoir ?") == {"duration"}
+    assert kinds("How much is the fee for a second delivery attempt?") == {"money"}
+    assert kinds("Is the warehouse open on Sundays?") == {"day"}
+    assert kinds("Do you sell oak chopping boards?") == set()
+    email = next(answer for name, _, answer in ANSWER_TYPES if name == "email")
+    assert email.search("Write to claims@shop.example today.")
+    assert not email.search("Write to us from your account's email address.")
+
+
+def test_a_passage_holding_the_asked_for_answer_is_read_below_the_margin(
+        demo_runtime: SupportRuntime) -> None:
+    # The passage about how instalments work is the most confident; the one with the
+    # amount limits is more than PASSAGE_MARGIN below it but holds what is asked.
+    how = {"doc_id": "en/x", "chunk_id": "c1", "title": "Pay in instalments", "source": "",
+           "language": "en", "confidence": 0.95, "section": "How it works",
+           "text": "Choose Pay in instalments at checkout and enter your card. The total is "
+                   "split into equal monthly payments taken automatically."}
+    limits = {"doc_id": "en/x", "chunk_id": "c2", "title": "Pay in instalments", "source": "",
+              "language": "en", "confidence": 0.7, "section": "Conditions",
+              "text": "Instalments are offered when the basket is between €150 and €1,500. "
+                      "A debit or credit card is required."}
+    question = "How much can my basket cost at most if I pay in instalments?"
+    assert confident_passages([how, limits], 0.3) == [how]
+    reply, citations = offline_answer(question, [how, limits], "en", 0.3,
+                                      demo_runtime.knowledge.embedder)
+    assert "€1,500" in reply
+    assert any(c["chunk_id"] == "c2" for c in citations)
+    for citation in citations:
+        source = how if citation["chunk_id"] == "c1" else limits
+        assert quote_in_text(citation["quote"], source["text"])
