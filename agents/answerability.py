@@ -27,14 +27,16 @@ from knowledge.embeddings import Embedder
 from knowledge.sparse import BM25Encoder, tokenize
 
 FEATURES = ("passage_score", "sentence_similarity", "passage_coverage", "sentence_coverage",
-            "language_offset", "question_terms")
+            "language_offset", "question_terms", "answer_type")
 """passage_score: cosine similarity to the chunk + lexical bonus per shared stem (at most 3)
 - the language's offset; sentence_similarity: cosine similarity to the passage's closest
 sentence; passage_coverage / sentence_coverage: share of the question's content stems found
 in the passage (with its title and section heading) / in its best-covering sentence;
 language_offset: the passage language's offset (0 for English); question_terms: log(1 +
-number of the question's content stems). Shared stems are counted over the passage with
-its title and section heading."""
+number of the question's content stems); answer_type: 1 when the question asks for an
+email address, a phone number, a day, an amount of money or a duration (`ANSWER_TYPES`)
+and the passage holds one, else 0. Shared stems are counted over the passage with its
+title and section heading."""
 
 _MARKUP = re.compile(r"\*\*|__|`")
 STEP_NUMBER = re.compile(r"\d{1,2}[.)]\s+")
@@ -55,6 +57,40 @@ def passage_sentences(text: str) -> list[str]:
     return out
 
 
+_DAY = (r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|weekends?|(?:bank|public) holidays?|"
+        r"(?:lun|mar|mercre|jeu|vendre|same)dis?|dimanches?|week-?ends?|jours? fériés?")
+ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\b((e-?mail|mail|contact) address|adresse (e-?mail|mail|de contact)|"
+                         r"(what|which) e-?mail|quel(le)? (adresse|e-?mail|courriel)|"
+                         r"à quelle adresse)\b", re.IGNORECASE),
+     re.compile(r"[\w.+-]+@[\w-]+\.\w[\w.]*")),
+    ("phone", re.compile(r"\b((tele)?phone number|(what|which) number|number (to|I can) "
+                         r"(call|ring)|numéro de (téléphone|portable)|"
+                         r"quel numéro(?! de (commande|suivi|colis)))\b", re.IGNORECASE),
+     re.compile(r"\+?\d[\d .]{7,}\d")),
+    ("day", re.compile(rf"\b({_DAY})\b", re.IGNORECASE),
+     re.compile(rf"\b({_DAY}|7 days a week|7 jours sur 7)\b", re.IGNORECASE)),
+    ("money", re.compile(r"\b(how much|what (does|do|will) .{0,40}\bcost|what(?:'s| is) the "
+                         r"(price|fee|cost|charge|minimum|maximum|limit)|"
+                         r"combien(?! de (temps|jours|semaines|mois|fois))|"
+                         r"quel(le)? (est le )?(montant|prix|tarif|minimum|maximum|plafond))\b",
+                         re.IGNORECASE),
+     re.compile(r"\d[\d  .,]*\s?(€|eur\b|euros?\b|%)|€\s?\d", re.IGNORECASE)),
+    ("duration", re.compile(r"\b(how long|how many (days|hours|weeks)|how soon|how quickly|"
+                            r"combien de (temps|jours)|quel délai|sous combien|délai)\b",
+                            re.IGNORECASE),
+     re.compile(r"\b\d+\s?((business|working) )?(days?|hours?|weeks?|months?|years?|"
+                r"minutes?|jours?( ouvrés)?|heures?|h|semaines?|mois|ans?)\b", re.IGNORECASE)),
+)
+"""Expected answer types: the question asks for an email address, a phone number, a day, an
+amount of money or a duration, and what an answer of that type looks like."""
+
+
+def answer_types(question: str) -> list[re.Pattern[str]]:
+    """What an answer to `question` looks like, one pattern per type it asks for."""
+    return [answer for _, asks, answer in ANSWER_TYPES if asks.search(question)]
+
+
 @dataclass(frozen=True)
 class AnswerabilityModel:
     """A logistic regression over `FEATURES` (raw, unscaled feature values)."""
@@ -69,8 +105,8 @@ class AnswerabilityModel:
 
 # Fitted by bench/fit_answerability.py (all-MiniLM-L6-v2, demo calibration questions).
 DEFAULT_MODEL = AnswerabilityModel(
-    weights=(5.2646, 9.2904, 1.2398, 0.6924, -7.7904, 2.2305),
-    bias=-11.7697,
+    weights=(5.9544, 8.5989, 0.7399, 0.9175, -7.7508, 2.5291, 2.4948),
+    bias=-12.2931,
 )
 
 
@@ -94,6 +130,7 @@ def passage_features(question: str, passages: Sequence[PassageText], embedder: E
     cosine = (embedder.embed_queries(flat) @ embedder.embed_query(question)) if flat \
         else np.zeros(0)
     query_ids = set(encoder.encode_query(question).indices)
+    types = answer_types(question)
     rows: list[list[float]] = []
     start = 0
     for passage, group in zip(passages, sentences, strict=True):
@@ -108,6 +145,7 @@ def passage_features(question: str, passages: Sequence[PassageText], embedder: E
         n = max(len(terms), 1)
         coverage = len(terms & set(tokenize(whole, language))) / n
         sentence_coverage = max(len(terms & set(tokenize(s, language))) / n for s in group)
+        typed = float(any(t.search(passage.text) for t in types))
         rows.append([score, best_cosine, coverage, sentence_coverage, offset,
-                     math.log1p(len(terms))])
+                     math.log1p(len(terms)), typed])
     return rows

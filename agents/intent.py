@@ -243,8 +243,9 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def route_after_intent(state: TurnState) -> str:
-    """retrieve for answers and out-of-scope (the knowledge base may still know); act for
-    actions whose slots are known; respond directly for small talk, handoff,
+    """retrieve for answers and out-of-scope (the knowledge base may still know), and for
+    a question that comes with a handoff or with an action still missing a slot; act for
+    actions whose slots are known; respond directly for small talk, other handoffs,
     clarification and slot questions."""
     result = state.get("intent", {})
     route = result.get("route", "answer")
@@ -254,6 +255,8 @@ def route_after_intent(state: TurnState) -> str:
         if not result.get("missing_slots"):
             return "act"
         return "retrieve" if is_question(last_customer_text(state)) else "respond"
+    if route == "handoff" and is_question(last_customer_text(state)):
+        return "retrieve"
     return "respond"
 
 

@@ -54,6 +54,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "Of course. I'm passing your conversation to a member of our support team; "
             "they will reply here as soon as possible."
         ),
+        "handoff_after_answer": (
+            "I'm also passing your conversation to a member of our support team; "
+            "they will reply here as soon as possible."
+        ),
         "empty": "I didn't catch a question there. What can I help you with?",
         "too_long": (
             "Your message is too long for me to process ({length} characters, the limit is "
@@ -114,6 +118,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "goodbye": "Merci d'avoir contacté {company}. Excellente journée !",
         "handoff": (
             "Bien sûr. Je transmets votre conversation à un membre de notre équipe, "
+            "qui vous répondra ici dès que possible."
+        ),
+        "handoff_after_answer": (
+            "Je transmets aussi votre conversation à un membre de notre équipe, "
             "qui vous répondra ici dès que possible."
         ),
         "empty": "Je n'ai pas bien compris votre question. Comment puis-je vous aider ?",

@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.action_texts import outcome_reply
-from agents.answerability import STEP_NUMBER, passage_sentences
+from agents.answerability import STEP_NUMBER, answer_types, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
 from agents.pii import masked_messages
@@ -61,27 +61,6 @@ _ASKS_AMOUNT = re.compile(
     r"à partir de quel|à quelle heure)\b", re.IGNORECASE)
 """Questions whose answer is a number, an amount, a duration or a date."""
 
-_DAY = (r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|weekends?|(?:bank|public) holidays?|"
-        r"(?:lun|mar|mercre|jeu|vendre|same)dis?|dimanches?|week-?ends?|jours? fériés?")
-ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
-    ("email", re.compile(r"\b(e-?mails?|courriels?|mail)\b", re.IGNORECASE),
-     re.compile(r"[\w.+-]+@[\w-]+\.\w[\w.]*")),
-    ("phone", re.compile(r"\b(phone|call|ring|telephone|téléphone|appeler|joindre)\b",
-                         re.IGNORECASE),
-     re.compile(r"\+?\d[\d .]{7,}\d")),
-    ("day", re.compile(rf"\b({_DAY})\b", re.IGNORECASE),
-     re.compile(rf"\b({_DAY}|7 days a week|7 jours sur 7)\b", re.IGNORECASE)),
-    ("money", re.compile(r"\b(how much|cost|price|fee|charge|combien (coûte|ça coûte|faut-il "
-                         r"payer)|montant|prix|tarif|frais|coûte)\b", re.IGNORECASE),
-     re.compile(r"\d[\d  .,]*\s?(€|eur\b|euros?\b|%)|€\s?\d", re.IGNORECASE)),
-    ("duration", re.compile(r"\b(how long|how many (days|hours|weeks)|how soon|how quickly|"
-                            r"combien de (temps|jours)|quel délai|sous combien|délai)\b",
-                            re.IGNORECASE),
-     re.compile(r"\b\d+\s?((business|working) )?(days?|hours?|weeks?|months?|years?|"
-                r"minutes?|jours?( ouvrés)?|heures?|h|semaines?|mois|ans?)\b", re.IGNORECASE)),
-)
-"""Expected answer types: the question asks for an email address, a phone number, a day, an
-amount of money or a duration, and what an answer of that type looks like."""
 ANSWER_TYPE_BONUS = 0.1
 TYPED_PASSAGES = 1
 QUOTED_PASSAGES = 3 + TYPED_PASSAGES
@@ -89,11 +68,6 @@ QUOTED_PASSAGES = 3 + TYPED_PASSAGES
 up to TYPED_PASSAGES confident passages holding one are read even when their confidence
 is further than PASSAGE_MARGIN below the best. Chosen on rag_calibration.jsonl (string
 presence 0.763 -> 0.789; a bonus of 0.2 gave the same, 0.3 and 0.4 gave 0.763)."""
-
-
-def answer_types(question: str) -> list[re.Pattern[str]]:
-    """What an answer to `question` looks like, one pattern per type it asks for."""
-    return [answer for _, asks, answer in ANSWER_TYPES if asks.search(question)]
 
 
 def _sentences(passage_text: str) -> list[str]:
@@ -275,6 +249,32 @@ def _intent_title(ctx: AgentContext, name: str, language: str) -> str:
     return spec.title(language) if spec else name.replace("_", " ")
 
 
+def _answer(ctx: AgentContext, state: TurnState,
+            language: str) -> tuple[str, list[Citation], str]:
+    """The reply from the retrieved passages, and which responder wrote it: the chat
+    model's when one is configured and answers, else the offline responder's (which says
+    it does not know when no passage is confident)."""
+    passages = state.get("passages", [])
+    # A chat model reads every passage above the answer threshold, not only those
+    # close to the best: it can tell which one answers, and the fact is more often
+    # there (0.893 -> 0.940 of the demo eval's reference facts, 0.853 -> 0.912 on
+    # the calibration questions). The offline responder keeps to the closest ones.
+    confident = confident_passages(passages, ctx.min_confidence, limit=ctx.top_k, margin=1.0)
+    if ctx.chat_model is not None and confident:
+        try:
+            reply, citations = llm_answer(ctx, state, confident, language)
+            if reply:
+                return reply, citations, "llm"
+        except ModelUnavailable as exc:
+            log.warning("chat model unavailable (%s); answering offline", exc.reason)
+        except Exception:
+            log.exception("chat model failed; answering from the offline responder")
+    reply, citations = offline_answer(last_customer_text(state), passages, language,
+                                      ctx.min_confidence, ctx.retriever.embedder,
+                                      ctx.sentence_multilingual)
+    return reply, citations, "offline"
+
+
 def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     language = state.get("language") or ctx.bot.default_language
@@ -291,6 +291,14 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         handoff = action.get("status") == "failed"
     elif route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
+        if state.get("passages"):
+            # A question that comes with a handoff ("what email address can I write
+            # to?") is answered from the help centre when a passage is confident; the
+            # conversation is handed over all the same.
+            answer, found, by = _answer(ctx, state, language)
+            if found:
+                reply = f"{answer}\n\n{prompts.text('handoff_after_answer', language)}"
+                citations, responder = found, by
         ticket = open_handoff_ticket(ctx, state, ctx.record_text(last_customer_text(state)))
         if ticket:
             action_record = {"tool": "handoff_to_human", "status": "executed",
@@ -305,29 +313,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         key = label if label in {"greeting", "thanks", "goodbye"} else "greeting"
         reply = prompts.text(key, language, **values)
     else:
-        passages = state.get("passages", [])
-        question = last_customer_text(state)
-        # A chat model reads every passage above the answer threshold, not only those
-        # close to the best: it can tell which one answers, and the fact is more often
-        # there (0.893 -> 0.940 of the demo eval's reference facts, 0.853 -> 0.912 on
-        # the calibration questions). The offline responder keeps to the closest ones.
-        confident = confident_passages(passages, ctx.min_confidence, limit=ctx.top_k,
-                                       margin=1.0)
-        reply = ""
-        if ctx.chat_model is not None and confident:
-            try:
-                reply, citations = llm_answer(ctx, state, confident, language)
-                responder = "llm"
-            except ModelUnavailable as exc:
-                log.warning("chat model unavailable (%s); answering offline", exc.reason)
-                reply = ""
-            except Exception:
-                log.exception("chat model failed; answering from the offline responder")
-                reply = ""
-        if not reply:
-            reply, citations = offline_answer(question, passages, language, ctx.min_confidence,
-                                              ctx.retriever.embedder,
-                                              ctx.sentence_multilingual)
+        reply, citations, responder = _answer(ctx, state, language)
         if not citations and route == "out_of_scope":
             reply = prompts.text("out_of_scope", language, **values)
         missing = intent.get("missing_slots")

@@ -72,6 +72,22 @@ def test_small_talk_and_human_requests_skip_retrieval(demo_runtime: SupportRunti
     assert hello.reply.startswith("Bonjour")
     human = demo_runtime.agent.ask("I want to talk to a human please")
     assert human.intent["route"] == "handoff" and human.handoff_offered
+    assert human.passages == [] and human.reply == prompts.text(
+        "handoff", "en", company="Cedar Lane Goods", bot_name=demo_runtime.context.bot.name)
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "fact"),
+    [("What's the phone number for your customer service team?", "en", "+33 4 72 00 00 00"),
+     ("Quel est le numéro de téléphone du service client ?", "fr", "+33 4 72 00 00 00")],
+)
+def test_a_question_that_comes_with_a_handoff_is_answered_and_still_handed_over(
+        demo_runtime: SupportRuntime, question: str, language: str, fact: str) -> None:
+    result = demo_runtime.agent.ask(question)
+    assert result.intent["route"] == "handoff" and result.handoff_offered
+    assert fact in result.reply and result.answered and result.citations
+    assert result.reply.endswith(prompts.text("handoff_after_answer", language))
+    assert result.action is not None and result.action["tool"] == "handoff_to_human"
 
 
 def test_the_guard_stops_oversized_and_injection_messages(demo_runtime: SupportRuntime) -> None:
