@@ -4,6 +4,7 @@ guard verdicts, persistence across restarts, and the LLM path with a fake model.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,18 @@ def test_pii_is_masked_before_the_chat_model_sees_it(
     agent.ask("How much is express shipping? I'm jane.doe@example.com, +33 6 12 34 56 78")
     sent = model.seen[0][-1].content
     assert "jane.doe@example.com" not in sent and "[EMAIL]" in sent and "[PHONE]" in sent
+
+
+def test_with_a_chat_model_a_handoff_question_gets_its_answer_then_the_handover(
+        demo_runtime: SupportRuntime) -> None:
+    model = RecordingFakeModel(responses=[AIMessage(
+        "You can call us on +33 4 72 00 00 00, Monday to Friday from 9:00 to 18:00 [1].")])
+    model.seen = []
+    context = replace(demo_runtime.context, chat_model=model, actions=None)
+    result = SupportAgent(build_graph(), context).ask(
+        "What's the phone number for your customer service team?")
+    assert result.intent["route"] == "handoff" and result.responder == "llm"
+    assert result.reply.startswith("You can call us on +33 4 72 00 00 00")
+    assert result.reply.endswith(prompts.text("handoff_after_answer", "en"))
+    assert result.citations and result.handoff_offered
+    assert len(model.seen) == 1  # the answer; the classifier chose the intent alone
