@@ -72,7 +72,8 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
      re.compile(rf"\b({_DAY}|7 days a week|7 jours sur 7)\b", re.IGNORECASE)),
     ("money", re.compile(r"\b(how much|what (does|do|will) .{0,40}\bcost|what(?:'s| is) the "
                          r"(price|fee|cost|charge|minimum|maximum|limit)|"
-                         r"combien(?! de (temps|jours|semaines|mois|fois))|"
+                         r"combien (coûtent|coûte|ça coûte|vaut|valent|d'euros|de frais|"
+                         r"faut-il payer|dois-je payer|je paie|ça fait)|à combien|"
                          r"quel(le)? (est le )?(montant|prix|tarif|minimum|maximum|plafond))\b",
                          re.IGNORECASE),
      re.compile(r"\d[\d  .,]*\s?(€|eur\b|euros?\b|%)|€\s?\d", re.IGNORECASE)),
@@ -105,8 +106,8 @@ class AnswerabilityModel:
 
 # Fitted by bench/fit_answerability.py (all-MiniLM-L6-v2, demo calibration questions).
 DEFAULT_MODEL = AnswerabilityModel(
-    weights=(5.9544, 8.5989, 0.7399, 0.9175, -7.7508, 2.5291, 2.4948),
-    bias=-12.2931,
+    weights=(6.0237, 8.2183, 0.5894, 0.8364, -7.1376, 2.6242, 3.9926),
+    bias=-12.2399,
 )
 
 
