@@ -23,6 +23,9 @@ from evals.datasets import DatasetError
 from evals.intent import closed_set_label, load_labelled_csv, run_intent_eval
 from knowledge.embeddings import Embedder, StackedEmbedder
 from supportgraph.cli import app
+from supportgraph.settings import BotConfig
+
+DEMO = Path(__file__).resolve().parents[1] / "supportgraph" / "demo"
 
 TRAIN: dict[str, list[str]] = {
     "track_order": [
@@ -301,6 +304,16 @@ def test_load_labelled_csv_names_file_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such file"):
         load_labelled_csv(tmp_path / "missing.csv")
     assert load_labelled_csv(_write_csv(tmp_path / "ok.csv", [("a, b", "x")])) == [("a, b", "x")]
+
+
+@pytest.mark.parametrize("name", ["intents_test.csv", "intents_chat.csv"])
+def test_demo_labelled_files_name_only_the_demo_bots_intents(name: str) -> None:
+    """The held-out demo files load and every label is one of the bot's intents (or
+    out of scope), so a renamed intent cannot silently turn test rows into errors."""
+    intents = {intent.name for intent in BotConfig.from_yaml(DEMO / "bot.yaml").intents}
+    rows = load_labelled_csv(DEMO / name)
+    assert len(rows) >= 40 and {label for _, label in rows} <= intents | {"oos"}
+    assert len({text for text, _ in rows}) == len(rows)  # no utterance written twice
 
 
 runner = CliRunner()
