@@ -74,7 +74,10 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
                          r"(price|fee|cost|charge|minimum|maximum|limit)|"
                          r"combien (coûtent|coûte|ça coûte|vaut|valent|d'euros|de frais|"
                          r"faut-il payer|dois-je payer|je paie|ça fait)|à combien|"
-                         r"quel(le)? (est le )?(montant|prix|tarif|minimum|maximum|plafond))\b",
+                         r"quel(le)? (est le )?(montant|prix|tarif|minimum|maximum|plafond)|"
+                         r"(smallest|largest|lowest|highest|minimum|maximum) (amount|price|value)|"
+                         r"plus (petit|grand|bas|haut|gros) montant|"
+                         r"montant (minimum|maximum|minimal|maximal))\b",
                          re.IGNORECASE),
      re.compile(r"\d[\d  .,]*\s?(€|eur\b|euros?\b|%)|€\s?\d", re.IGNORECASE)),
     ("duration", re.compile(r"\b(how long|how many (days|hours|weeks)|how soon|how quickly|"
@@ -106,8 +109,8 @@ class AnswerabilityModel:
 
 # Fitted by bench/fit_answerability.py (all-MiniLM-L6-v2, demo calibration questions).
 DEFAULT_MODEL = AnswerabilityModel(
-    weights=(6.0237, 8.2183, 0.5894, 0.8364, -7.1376, 2.6242, 3.9926),
-    bias=-12.2399,
+    weights=(5.9902, 8.3102, 0.6961, 0.7021, -7.0305, 2.6539, 3.6685),
+    bias=-12.3249,
 )
 
 

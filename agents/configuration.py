@@ -36,7 +36,7 @@ class AgentContext:
     """Mask them in the customer's free text that actions and tickets store (a refund's
     reason, a handoff's summary); never in the arguments an action needs."""
     top_k: int = 5
-    min_confidence: float = 0.31
+    min_confidence: float = 0.41
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = field(default_factory=lambda: {"fr": 0.2})
     max_message_chars: int = 4000

@@ -73,6 +73,38 @@ up to TYPED_PASSAGES confident passages holding one are read even when their con
 is further than PASSAGE_MARGIN below the best. Chosen on rag_calibration.jsonl (string
 presence 0.763 -> 0.789; a bonus of 0.2 gave the same, 0.3 and 0.4 gave 0.763)."""
 
+_PART_BREAK = re.compile(
+    r",\s*(?:and|et)\s+|\s+(?:and|et)\s+(?=(?:how|what|when|where|which|who|why|"
+    r"can|could|do|does|did|is|are|will|would|should|combien|comment|quand|où|quel|quelle|"
+    r"quels|quelles|qu'|que|est-ce|pourquoi|si)\b)", re.IGNORECASE)
+"""Where a second question starts inside a sentence: at ", and" / ", et", or at "and" /
+"et" followed by a question word ("how long does it take and what does it
+cost?")."""
+_CONTEXT = re.compile(r"^(.{8,}?)\s*(?::\s|\s-\s|\s–\s)\s*(?=\S)")
+"""A lead-in before the questions ("I live in Berlin - how long ...", "J'habite en
+Suisse : combien ...")."""
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions inside `question` when it asks several, else []. Statements around
+    them ("I live in Berlin - ...", "Il coûtait 15 €.") are context every part keeps."""
+    context: list[str] = []
+    parts: list[str] = []
+    for sentence in re.split(r"(?<=[?.!])\s+", question.strip()):
+        lead = _CONTEXT.match(sentence)
+        if lead and "?" not in lead.group(1):
+            context.append(lead.group(1).strip())
+            sentence = sentence[lead.end():]
+        if not sentence.rstrip().endswith("?"):
+            context.append(sentence.strip())
+            continue
+        parts += [p.strip(" ,;?") for p in _PART_BREAK.split(sentence)]
+    parts = [p for p in parts if p]
+    if len(parts) < 2:
+        return []
+    lead_in = " ".join(c for c in context if c)
+    return [f"{lead_in} {p}?".strip() for p in parts]
+
 
 def _sentences(passage_text: str) -> list[str]:
     return passage_sentences(passage_text)
@@ -119,7 +151,9 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
     when the question asks for an amount, a duration or a date); questions and sentences
     about the article are penalised. The best sentence always goes in; others join when
     they score close to it, or when they cover words of the question that the chosen ones
-    do not (the other half of a two-part question), up to MAX_QUOTE_CHARS. A lead-in
+    do not (the other half of a two-part question), up to MAX_QUOTE_CHARS. A question
+    that asks several things ("how long does it take, and what does it cost?") first
+    gets the best sentence for each of them (`question_parts`). A lead-in
     ("Example: ...", "... when:") brings the sentence that follows it, and the best
     sentence brings its neighbours.
 
@@ -135,47 +169,72 @@ def compose_extractive(question: str, passages: list[dict[str, Any]], embedder: 
     if not candidates:
         return []
     vectors = embedder.embed_queries([s for _, _, s in candidates])
-    cosine = vectors @ embedder.embed_query(question)
-    if multilingual is not None:
-        other = [j for j, (rank, _, _) in enumerate(candidates)
-                 if (passages[rank].get("language") or "en") != "en"]
-        if other:
-            sentences = multilingual.embed_queries([candidates[j][2] for j in other])
-            cosine[other] = sentences @ multilingual.embed_query(question)
-    asks_amount = bool(_ASKS_AMOUNT.search(question))
-    types = answer_types(question)
+    other = [j for j, (rank, _, _) in enumerate(candidates)
+             if (passages[rank].get("language") or "en") != "en"] \
+        if multilingual is not None else []
+    other_vectors = multilingual.embed_queries([candidates[j][2] for j in other]) \
+        if multilingual is not None and other else None
     # A sentence is read under its section heading ("Supprimer votre compte"): the
     # heading's words count as covered, as a reader of the article would take them.
     heading_terms = [set(tokenize(p.get("section", ""), p.get("language") or "en"))
                      for p in passages[:QUOTED_PASSAGES]]
-    question_terms: dict[str, set[str]] = {}
-    scores: list[float] = []
-    covers: list[set[tuple[str, str]]] = []
-    for (rank, _, sentence), cos in zip(candidates, cosine, strict=True):
-        language = passages[rank].get("language") or "en"
-        terms = question_terms.setdefault(language, set(tokenize(question, language)))
-        covered = terms & (set(tokenize(sentence, language)) | heading_terms[rank])
-        coverage = len(covered) / len(terms) if terms else 0.0
-        stripped = sentence.rstrip()
-        penalty = 0.15 if stripped.endswith("?") else 0.0
-        penalty += 0.05 if stripped.endswith(":") else 0.0
-        penalty += META_PENALTY if _META.search(sentence) else 0.0
-        penalty += 0.05 if len(sentence) < 40 else 0.0
-        figures = any(ch.isdigit() for ch in sentence)
-        specific = (0.08 if asks_amount else 0.03) if figures else 0.0
-        specific += ANSWER_TYPE_BONUS * sum(1 for t in types if t.search(sentence))
-        scored_well = language == "en" or multilingual is not None
-        weight = COVERAGE_WEIGHT if scored_well else COVERAGE_WEIGHT_OTHER
-        scores.append(float(cos) + weight * coverage + specific - penalty - RANK_PENALTY * rank)
-        covers.append({(language, t) for t in covered})
+
+    def score(text: str) -> tuple[list[float], list[set[tuple[str, str]]]]:
+        """Each candidate's score for the question `text`, and the question words it
+        covers."""
+        cosine = vectors @ embedder.embed_query(text)
+        if other_vectors is not None and multilingual is not None:
+            cosine[other] = other_vectors @ multilingual.embed_query(text)
+        asks_amount = bool(_ASKS_AMOUNT.search(text))
+        types = answer_types(text)
+        question_terms: dict[str, set[str]] = {}
+        scores: list[float] = []
+        covers: list[set[tuple[str, str]]] = []
+        for (rank, _, sentence), cos in zip(candidates, cosine, strict=True):
+            language = passages[rank].get("language") or "en"
+            terms = question_terms.setdefault(language, set(tokenize(text, language)))
+            covered = terms & (set(tokenize(sentence, language)) | heading_terms[rank])
+            coverage = len(covered) / len(terms) if terms else 0.0
+            stripped = sentence.rstrip()
+            penalty = 0.15 if stripped.endswith("?") else 0.0
+            penalty += 0.05 if stripped.endswith(":") else 0.0
+            penalty += META_PENALTY if _META.search(sentence) else 0.0
+            penalty += 0.05 if len(sentence) < 40 else 0.0
+            figures = any(ch.isdigit() for ch in sentence)
+            specific = (0.08 if asks_amount else 0.03) if figures else 0.0
+            specific += ANSWER_TYPE_BONUS * sum(1 for t in types if t.search(sentence))
+            scored_well = language == "en" or multilingual is not None
+            weight = COVERAGE_WEIGHT if scored_well else COVERAGE_WEIGHT_OTHER
+            scores.append(float(cos) + weight * coverage + specific - penalty
+                          - RANK_PENALTY * rank)
+            covers.append({(language, t) for t in covered})
+        return scores, covers
+
+    scores, covers = score(question)
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     best = scores[order[0]]
     chosen = [order[0]]
     covered_so_far = set(covers[order[0]])
     used = len(candidates[order[0]][2])
+    # A question that asks several things gets a sentence for each of them: the best
+    # (part, sentence) pairs first, one sentence per part, never one for two parts.
+    parts = question_parts(question)
+    pairs = sorted(((part_score, p, j) for p, part in enumerate(parts)
+                    for j, part_score in enumerate(score(part)[0])), reverse=True)
+    answered: dict[int, int] = {}
+    for _, p, j in pairs:
+        if p not in answered and j not in answered.values():
+            answered[p] = j
+    for j in answered.values():
+        if j not in chosen and used + len(candidates[j][2]) <= MAX_QUOTE_CHARS:
+            chosen.append(j)
+            covered_so_far |= covers[j]
+            used += len(candidates[j][2])
     for j in order[1:]:
-        if len(chosen) == 3:
+        if len(chosen) >= 3:
             break
+        if j in chosen:
+            continue
         sentence = candidates[j][2]
         close = scores[j] >= best - CLOSE_MARGIN
         completes = bool(covers[j] - covered_so_far) and scores[j] >= best - COMPLETE_MARGIN

@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     # rates any two French texts as fairly similar), its best sentence's similarity and the
     # question words it covers. The threshold keeps 90% of the calibration questions'
     # answerable ones (bench/fit_answerability.py).
-    answer_min_confidence: float = 0.31
+    answer_min_confidence: float = 0.41
     lexical_bonus: float = 0.06
     language_offsets: dict[str, float] = Field(
         default_factory=lambda: {"fr": 0.2, "de": 0.2, "es": 0.2, "it": 0.2, "nl": 0.2})

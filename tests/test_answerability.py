@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import agents.respond as respond
 from agents.answerability import (
     ANSWER_TYPES,
     DEFAULT_MODEL,
@@ -23,6 +24,7 @@ from agents.respond import (
     compose_extractive,
     confident_passages,
     offline_answer,
+    question_parts,
 )
 from evals.metrics import quote_in_text
 from supportgraph.runtime import SupportRuntime
@@ -188,3 +190,38 @@ def test_a_passage_holding_the_asked_for_answer_is_read_below_the_margin(
     for citation in citations:
         source = how if citation["chunk_id"] == "c1" else limits
         assert quote_in_text(citation["quote"], source["text"])
+
+
+def test_question_parts_split_what_a_question_asks_and_keep_its_context() -> None:
+    assert question_parts("I live in Oslo - how long does delivery take and what does it "
+                          "cost?") == ["I live in Oslo how long does delivery take?",
+                                       "I live in Oslo what does it cost?"]
+    assert question_parts("Quel est le délai, et qui paie le retour ?") == [
+        "Quel est le délai?", "qui paie le retour?"]
+    assert question_parts("My mug arrived chipped. Do I send it back? Who pays?") == [
+        "My mug arrived chipped. Do I send it back?", "My mug arrived chipped. Who pays?"]
+    # One question, however long, and "and" inside a question are not split.
+    assert question_parts("Can I return shoes and a jacket bought in the sale?") == []
+    assert question_parts("Where is my order? Thanks.") == []
+    assert question_parts("Bonjour : où en est ma commande ?") == []
+
+
+def test_each_part_of_a_two_part_question_gets_its_sentence(
+        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    passage: dict[str, Any] = {
+        "doc_id": "en/x", "chunk_id": "c1", "title": "Stock and restocks", "source": "",
+        "language": "en", "confidence": 0.9, "section": "",
+        "text": "Our stock page is refreshed every 15 minutes. Items marked Low stock have "
+                "fewer than five left. Sold-out items stay listed with their expected restock "
+                "date. Press Notify me on a sold-out product and we send you a message the "
+                "day it returns."}
+    question = "How often is the stock page updated, and can you email me when a sofa is back?"
+    embedder = demo_runtime.knowledge.embedder
+    citations = compose_extractive(question, [passage], embedder)
+    quote = " ".join(c["quote"] for c in citations)
+    assert "every 15 minutes" in quote and "Press Notify me" in quote
+    assert all(quote_in_text(c["quote"], passage["text"]) for c in citations)
+    # Read as one question, the second half goes unanswered.
+    monkeypatch.setattr(respond, "question_parts", lambda question: [])
+    alone = " ".join(c["quote"] for c in compose_extractive(question, [passage], embedder))
+    assert "every 15 minutes" in alone and "Notify me" not in alone
