@@ -17,8 +17,8 @@ from agents.act import args_from_slots
 from agents.action_texts import REFUSALS
 from agents.configuration import AgentContext
 from agents.intent import OUT_OF_SCOPE, classify, missing_slots
-from agents.respond import compose_extractive, confident_passages
-from agents.retrieve import search_preferring_language
+from agents.respond import compose_extractive
+from agents.retrieve import confident_passages, search_preferring_language
 from agents.slots import extract_slots
 from knowledge.language import detect_language
 from tools.actions import ActionRequest, Identity

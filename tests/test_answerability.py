@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import agents.respond as respond
+import agents.retrieve as retrieve
 from agents.answerability import (
     ANSWER_TYPES,
     DEFAULT_MODEL,
@@ -20,12 +21,8 @@ from agents.answerability import (
     answer_types,
     passage_sentences,
 )
-from agents.respond import (
-    compose_extractive,
-    confident_passages,
-    offline_answer,
-    question_parts,
-)
+from agents.respond import compose_extractive, offline_answer, question_parts
+from agents.retrieve import confident_passages
 from evals.metrics import quote_in_text
 from supportgraph.runtime import SupportRuntime
 
@@ -225,3 +222,28 @@ def test_each_part_of_a_two_part_question_gets_its_sentence(
     monkeypatch.setattr(respond, "question_parts", lambda question: [])
     alone = " ".join(c["quote"] for c in compose_extractive(question, [passage], embedder))
     assert "every 15 minutes" in alone and "Notify me" not in alone
+
+
+def test_the_rest_of_the_best_article_is_read_for_a_fact_the_search_missed(
+        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    question = "Is the chat open on Sundays? And how quickly do you reply to emails?"
+    result = demo_runtime.agent.ask(question)
+    assert result.answered and result.responder == "offline"
+    assert "7 days a week" in result.reply and "within 24 hours" in result.reply
+    searched = [p for p in result.passages if not p.get("from_article")]
+    read = [p for p in result.passages if p.get("from_article")]
+    assert len(searched) == 5 and read
+    assert all("24 hours" not in p["text"] for p in searched)
+    assert {p["doc_id"] for p in read} == {searched[0]["doc_id"]} == {"en/contact-support"}
+    assert all(p["confidence"] >= demo_runtime.context.min_confidence for p in read)
+    # The quote is valid for the output guard and the eval: its chunk is a turn passage.
+    cited = {c["chunk_id"] for c in result.citations}
+    assert cited & {p["chunk_id"] for p in read}
+    for citation in result.citations:
+        passage = next(p for p in result.passages if p["chunk_id"] == citation["chunk_id"])
+        assert quote_in_text(citation["quote"], passage["text"])
+    # Without it the figure is not among the quoted passages.
+    monkeypatch.setattr(retrieve, "article_passages", lambda *args, **kwargs: [])
+    alone = demo_runtime.agent.ask(question)
+    assert alone.answered and "24 hours" not in alone.reply
+    assert not any(p.get("from_article") for p in alone.passages)
