@@ -247,3 +247,18 @@ def test_the_rest_of_the_best_article_is_read_for_a_fact_the_search_missed(
     alone = demo_runtime.agent.ask(question)
     assert alone.answered and "24 hours" not in alone.reply
     assert not any(p.get("from_article") for p in alone.passages)
+
+
+def test_a_question_asking_for_an_address_gets_the_sentence_holding_one(
+        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    question = "Quelle adresse e-mail pour écrire au service client ?"
+    result = demo_runtime.agent.ask(question)
+    assert result.answered and "support@cedarlane.example" in result.reply
+    cited = next(c for c in result.citations if "support@cedarlane.example" in c["quote"])
+    passage = next(p for p in result.passages if p["chunk_id"] == cited["chunk_id"])
+    assert quote_in_text(cited["quote"], passage["text"])
+    # Chosen by their words alone, the sentences quoted hold no address ("l'adresse
+    # e-mail utilisée pour la commande").
+    monkeypatch.setattr(respond, "TYPED_SENTENCE_MARGIN", -1.0)
+    alone = demo_runtime.agent.ask(question)
+    assert alone.answered and "support@cedarlane.example" not in alone.reply
