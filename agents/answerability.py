@@ -77,7 +77,9 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
                          r"quel(le)? (est le )?(montant|prix|tarif|minimum|maximum|plafond)|"
                          r"(smallest|largest|lowest|highest|minimum|maximum) (amount|price|value)|"
                          r"plus (petit|grand|bas|haut|gros) montant|"
-                         r"montant (minimum|maximum|minimal|maximal))\b",
+                         r"(from|above|over|under|below|at) what amount|what amount|"
+                         r"(max|min) amount|à partir de combien|dès combien|"
+                         r"montant (minimum|maximum|minimal|maximal|max|min|maxi|mini))\b",
                          re.IGNORECASE),
      re.compile(r"\d[\d  .,]*\s?(€|eur\b|euros?\b|%)|€\s?\d", re.IGNORECASE)),
     ("duration", re.compile(r"\b(how long|how many (days|hours|weeks)|how soon|how quickly|"

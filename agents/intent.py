@@ -262,7 +262,10 @@ def route_after_intent(state: TurnState) -> str:
 
 _QUESTION_START = re.compile(
     r"^\s*(how|why|what|when|where|which|who|can|could|do|does|is|are|will|would|should|"
-    r"comment|pourquoi|quand|combien|quel(le)?s?|est-ce|puis-je|peut-on|faut-il|dois-je)\b",
+    r"whats|hows|wheres|whens|whos|whys|"
+    r"comment|pourquoi|quand|combien|quel(le)?s?|est-ce|puis-je|peut-on|faut-il|dois-je|"
+    r"où|qu'est-ce|c'est quoi|c quoi|"
+    r"[a-zàâçéèêëîïôûù]+-(vous|je|on|t-il|t-elle|il|elle))\b",
     re.IGNORECASE)
 
 

@@ -161,6 +161,11 @@ def test_answer_types_name_what_the_question_asks_for() -> None:
     assert kinds("How much is the fee for a second delivery attempt?") == {"money"}
     assert kinds("Is the warehouse open on Sundays?") == {"day"}
     assert kinds("Do you sell oak chopping boards?") == set()
+    # Informal and conditional amounts ("c quoi le montant max", "à partir de combien").
+    assert kinds("c quoi le montant max d'une carte cadeau") == {"money"}
+    assert kinds("La livraison est offerte à partir de combien d'achat ?") == {"money"}
+    assert kinds("From what amount are refunds checked by hand?") == {"money"}
+    assert kinds("Combien de salariés travaillent chez vous ?") == set()
     email = next(answer for name, _, answer in ANSWER_TYPES if name == "email")
     assert email.search("Write to claims@shop.example today.")
     assert not email.search("Write to us from your account's email address.")
@@ -262,3 +267,10 @@ def test_a_question_asking_for_an_address_gets_the_sentence_holding_one(
     monkeypatch.setattr(respond, "TYPED_SENTENCE_MARGIN", -1.0)
     alone = demo_runtime.agent.ask(question)
     assert alone.answered and "support@cedarlane.example" not in alone.reply
+
+
+def test_a_chat_question_without_a_question_mark_that_asks_for_a_human_is_answered(
+        demo_runtime: SupportRuntime) -> None:
+    result = demo_runtime.agent.ask("whats ur phone number")
+    assert result.intent["route"] == "handoff" and result.handoff_offered
+    assert result.answered and "+33 4 72 00 00 00" in result.reply

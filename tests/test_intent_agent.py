@@ -83,6 +83,11 @@ def test_personal_data_around_a_question_does_not_drown_it(shop_agent: ShopAgent
     ("My lamp shade came cracked, do I have to post it back? It was €12.", True),
     ("Ma lampe est arrivée abîmée, je dois la renvoyer ? Elle coûtait 12 €.", True),
     ("Refund my cracked lamp please", False),
+    # Chat questions without a question mark.
+    ("whats the refund window for a lamp", True),
+    ("c quoi le délai de remboursement", True),
+    ("Acceptez-vous les retours de lampes", True),
+    ("Rembourse-moi ma lampe cassée", False),
 ])
 def test_a_question_inside_an_action_request_is_answered_too(text: str, retrieves: bool) -> None:
     # An action whose order number is missing asks for it; a question the customer asked
