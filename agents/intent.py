@@ -269,8 +269,18 @@ _QUESTION_START = re.compile(
     re.IGNORECASE)
 
 
+_INDIRECT_QUESTION = re.compile(
+    r"\b(I'?d like to know|I would like to know|I want to know|I(?:'m| am| was) wondering|"
+    r"(can|could) you (tell|explain)|please (tell|explain)|tell me (how|what|when|why|where|"
+    r"if|whether)|je (voudrais|souhaiterais|veux) savoir|j'aimerais (savoir|comprendre)|"
+    r"je me demande|(pouvez|pourriez)-vous (me dire|m'expliquer|m'indiquer))\b",
+    re.IGNORECASE)
+
+
 def is_question(text: str) -> bool:
     """A policy question ("why is my refund taking longer?") rather than a request to act,
     also when it is not the message's last sentence ("My bowl arrived cracked, do I have
-    to send it back? It cost €15.")."""
-    return "?" in text or bool(_QUESTION_START.match(text))
+    to send it back? It cost €15."), has no question mark ("whats ur phone number") or is
+    asked indirectly ("I'd like to know from what amount refunds are checked.")."""
+    return "?" in text or bool(_QUESTION_START.match(text)) or \
+        bool(_INDIRECT_QUESTION.search(text))

@@ -88,6 +88,9 @@ def test_personal_data_around_a_question_does_not_drown_it(shop_agent: ShopAgent
     ("c quoi le délai de remboursement", True),
     ("Acceptez-vous les retours de lampes", True),
     ("Rembourse-moi ma lampe cassée", False),
+    ("My lamp refund is late. I'd like to know how long refunds take.", True),
+    ("Ma lampe est cassée. J'aimerais savoir si je dois la renvoyer.", True),
+    ("My lamp arrived broken, I want a refund.", False),
 ])
 def test_a_question_inside_an_action_request_is_answered_too(text: str, retrieves: bool) -> None:
     # An action whose order number is missing asks for it; a question the customer asked
