@@ -129,8 +129,9 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     language = previous if len(re.findall(r"[^\W\d_]{2,}", words)) < 3 and state.get(
         "language") else detect_language(words, ctx.bot.languages, default=previous)
     verdict = check_message(text, ctx.max_message_chars, ctx.injection_detector)
-    update: dict = {"guard": verdict, "language": language, "passages": [], "citations": [],
-                    "reply": "", "answered": False, "handoff_offered": False, "action": None}
+    update: dict = {"guard": verdict, "language": language, "passages": [], "search_query": "",
+                    "citations": [], "reply": "", "answered": False, "handoff_offered": False,
+                    "action": None}
     if verdict["allowed"]:
         return update
     key = {"empty": "empty", "too_long": "too_long"}.get(verdict["code"], "blocked")

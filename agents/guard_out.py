@@ -288,10 +288,10 @@ def _fallback(ctx: AgentContext, state: TurnState, verdict: OutputVerdict, langu
     """A safe reply: the offline quoted answer when that fixes the failure, else a fixed one."""
     checks = {f["check"] for f in verdict.get("failures", [])}
     if state.get("responder") == "llm" and checks <= {"citations", "promise"}:
-        from agents.guard import last_customer_text
         from agents.respond import offline_answer
+        from agents.retrieve import search_query
 
-        reply, citations = offline_answer(last_customer_text(state), state.get("passages", []),
+        reply, citations = offline_answer(search_query(state), state.get("passages", []),
                                           language, ctx.min_confidence,
                                           ctx.retriever.embedder, ctx.sentence_multilingual)
         if citations and check_reply(ctx, state, reply, citations).get("passed"):

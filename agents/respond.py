@@ -25,7 +25,7 @@ from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
-from agents.retrieve import confident_passages, retrieved_passages
+from agents.retrieve import confident_passages, retrieved_passages, search_query
 from agents.state import Citation, TurnState
 from knowledge.embeddings import Embedder
 from knowledge.sparse import tokenize
@@ -359,7 +359,7 @@ def _answer(ctx: AgentContext, state: TurnState,
             log.warning("chat model unavailable (%s); answering offline", exc.reason)
         except Exception:
             log.exception("chat model failed; answering from the offline responder")
-    reply, citations = offline_answer(last_customer_text(state), passages, language,
+    reply, citations = offline_answer(search_query(state), passages, language,
                                       ctx.min_confidence, ctx.retriever.embedder,
                                       ctx.sentence_multilingual)
     return reply, citations, "offline"

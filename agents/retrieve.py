@@ -12,6 +12,7 @@ from agents.guard import last_customer_text
 from agents.state import TurnState
 from knowledge.screening import screen_passages
 from knowledge.search import Passage
+from knowledge.spelling import correct, vocabulary
 from knowledge.store import SearchFilter
 
 PASSAGE_MARGIN = 0.12
@@ -74,19 +75,34 @@ def search_preferring_language(ctx: AgentContext, query: str, language: str
     return (wide, best_wide) if best_wide > best else (local, best)
 
 
+def search_query(state: TurnState) -> str:
+    """The text retrieval searched with: the customer's message, typos corrected."""
+    return state.get("search_query") or last_customer_text(state)
+
+
 def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
-    passages, confidence = search_preferring_language(
-        ctx, last_customer_text(state), state.get("language") or ctx.bot.default_language)
+    query = last_customer_text(state)
+    language = state.get("language") or ctx.bot.default_language
+    passages, confidence = search_preferring_language(ctx, query, language)
+    # A typo ("the ordr i placed") is corrected against the words of what was found, and
+    # the corrected question is searched again; it is kept only if it finds better.
+    corrected = correct(query, vocabulary(
+        f"{p.get('title', '')} {p.get('section', '')} {p.get('text', '')}" for p in passages),
+        language)
+    if corrected != query:
+        again, better = search_preferring_language(ctx, corrected, language)
+        if better > confidence:
+            passages, confidence, query = again, better, corrected
     # Indirect injection: instructions planted in documents are data, never seen as orders.
     screened = screen_passages(passages)
     if len(screened) != len(passages):
         confidence = max((float(p.get("confidence", 0.0)) for p in screened), default=0.0)
     best = confident_passages(screened, ctx.min_confidence)
     if best:
-        screened += article_passages(ctx, last_customer_text(state), best[0]["doc_id"],
+        screened += article_passages(ctx, query, best[0]["doc_id"],
                                      {str(p["chunk_id"]) for p in screened})
-    return {"passages": screened, "retrieval_confidence": confidence}
+    return {"passages": screened, "retrieval_confidence": confidence, "search_query": query}
 
 
 def article_passages(ctx: AgentContext, query: str, doc_id: str, exclude: set[str]

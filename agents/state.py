@@ -90,6 +90,7 @@ class TurnState(TypedDict, total=False):
     pending: PendingTask | None
     passages: list[dict[str, Any]]
     retrieval_confidence: float
+    search_query: str
     reply: str
     citations: list[Citation]
     answered: bool
