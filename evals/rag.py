@@ -197,6 +197,7 @@ class RagRow:
             "passages": [{"doc_id": p.get("doc_id"), "chunk_id": p.get("chunk_id"),
                           "section": p.get("section", ""),
                           "similarity": round(float(p.get("similarity", 0.0)), 3),
+                          "from_article": bool(p.get("from_article")),
                           "text": str(p.get("text", ""))[:400]} for p in self.passages],
             "scores": {k: (None if v is None else round(v, 4)) for k, v in self.scores.items()},
             "overall": round(self.overall, 4), "problems": self.problems,

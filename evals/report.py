@@ -184,7 +184,8 @@ def _case(row: dict[str, Any]) -> str:
     scores = ", ".join(f"{k} {_fmt(v)}" for k, v in row["scores"].items())
     passages = "".join(
         f"<li><b>{esc(p['doc_id'])}</b> {esc(p['section'])} "
-        f"<span class='muted'>(similarity {p['similarity']:.2f})</span>"
+        f"<span class='muted'>(similarity {p['similarity']:.2f}"
+        f"{', read from the best article' if p.get('from_article') else ''})</span>"
         f"<pre>{esc(p['text'])}</pre></li>" for p in row["passages"])
     problems = "".join(f"<li class='fail'>{esc(p)}</li>" for p in row["problems"])
     return (f"<div class='case'><p><b>{esc(row['id'])}</b> "

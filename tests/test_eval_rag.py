@@ -353,9 +353,12 @@ def _rows() -> list[RagRow]:
     passage = {"doc_id": "en/ship", "chunk_id": "c1", "text": "Express costs €12.90.",
                "similarity": 0.8}
     cite = {"index": 1, "doc_id": "en/ship", "chunk_id": "c1", "quote": "Express costs €12.90."}
+    # The rest of the best article, read after the search (agents/retrieve.py).
+    article = {"doc_id": "en/ship", "chunk_id": "c2", "text": "Express ships the same day.",
+               "similarity": 0.4, "from_article": True}
     return [
-        score_turn(good, _turn("Express costs €12.90. [1]", [cite], [passage]), metrics, chunks,
-                   direct=[passage]),
+        score_turn(good, _turn("Express costs €12.90. [1]", [cite], [passage, article]),
+                   metrics, chunks, direct=[passage]),
         score_turn(miss, _turn("Désolé, je n'ai pas trouvé.", [], [], handoff=True), metrics,
                    chunks, direct=[passage]),
         score_turn(none, _turn("Express costs €12.90. [1]", [cite], [passage]), metrics, chunks),
@@ -463,6 +466,11 @@ def test_html_report_is_self_contained_with_summary_breakdowns_plots_and_worst_c
     assert parsed.tables["gate"][1][0] == "retrieval_recall@5"
     assert parsed.svgs >= len(report["metrics"])
     assert "Combien coûte l&#x27;express ?" in page and "Gift wrap?" in page  # worst cases
+    rows = {r["id"]: r for r in report["rows"]}
+    assert [p["from_article"] for p in rows["q1"]["passages"]] == [False, True]
+    assert "read from the best article" not in page  # q1 is not a worst case
+    report["worst"] = ["q1"]
+    assert render_rag_html(report).count("read from the best article") == 1
 
 
 # ----------------------------------------------------------------------------- end to end
