@@ -194,6 +194,39 @@ def test_a_passage_holding_the_asked_for_answer_is_read_below_the_margin(
         assert quote_in_text(citation["quote"], source["text"])
 
 
+def test_the_best_articles_chunks_ranked_below_the_quoted_ones_are_read(
+        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three passages are quoted at most; the article's chunk with the answer was found
+    # fourth. It is read with the article; a fourth chunk of another article is not.
+    def chunk(doc: str, n: int, confidence: float, section: str, text: str) -> dict[str, Any]:
+        return {"doc_id": doc, "chunk_id": f"{doc}-{n}", "title": doc, "source": "",
+                "language": "en", "confidence": confidence, "section": section, "text": text}
+
+    cards = "en/gift-card-refunds"
+    passages = [
+        chunk(cards, 1, 0.91, "Lost gift card", "We can reissue a lost card if you have the "
+              "order confirmation. The new code keeps the remaining balance."),
+        chunk(cards, 2, 0.94, "Returning an item paid by gift card", "The refund for an "
+              "item paid by gift card is credited as gift card balance."),
+        chunk("en/refund-timing", 1, 0.90, "Where the money goes", "Refunds go back to the "
+              "payment method you used, within 5 business days."),
+        chunk(cards, 3, 0.87, "Can a gift card be refunded?", "No. Gift cards are not "
+              "refundable and can't be exchanged for cash, even if they were never used."),
+        chunk("en/gift-cards", 4, 0.86, "Buying a gift card", "Gift cards are not sold in "
+              "shops and cannot be refunded by a store."),
+    ]
+    question = "I got a €100 gift card as a present but don't like anything, can you refund it?"
+    embedder = demo_runtime.knowledge.embedder
+    assert confident_passages(passages, 0.3) == passages[:3]
+    reply, citations = offline_answer(question, passages, "en", 0.3, embedder)
+    assert "not refundable" in reply
+    assert f"{cards}-3" in {c["chunk_id"] for c in citations}
+    assert "en/gift-cards-4" not in {c["chunk_id"] for c in citations}
+    # The chunk is not read when it is not confident enough to be quoted at all.
+    reply, _ = offline_answer(question, passages, "en", 0.88, embedder)
+    assert "not refundable" not in reply
+
+
 def test_question_parts_split_what_a_question_asks_and_keep_its_context() -> None:
     assert question_parts("I live in Oslo - how long does delivery take and what does it "
                           "cost?") == ["I live in Oslo how long does delivery take?",
