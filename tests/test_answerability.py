@@ -195,7 +195,7 @@ def test_a_passage_holding_the_asked_for_answer_is_read_below_the_margin(
 
 
 def test_the_best_articles_chunks_ranked_below_the_quoted_ones_are_read(
-        demo_runtime: SupportRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+        demo_runtime: SupportRuntime) -> None:
     # Three passages are quoted at most; the article's chunk with the answer was found
     # fourth. It is read with the article; a fourth chunk of another article is not.
     def chunk(doc: str, n: int, confidence: float, section: str, text: str) -> dict[str, Any]:
