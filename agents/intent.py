@@ -265,8 +265,10 @@ _QUESTION_START = re.compile(
     r"whats|hows|wheres|whens|whos|whys|"
     r"comment|pourquoi|quand|combien|quel(le)?s?|est-ce|puis-je|peut-on|faut-il|dois-je|"
     r"où|qu'est-ce|c'est quoi|c quoi|"
-    r"[a-zàâçéèêëîïôûù]+-(vous|je|on|t-il|t-elle|il|elle))\b",
+    r"(?!rendez-vous\b)[a-zàâçéèêëîïôûù]+-(vous|je|on|t-il|t-elle|il|elle))\b",
     re.IGNORECASE)
+"""How a question starts, also in chat ("whats", "c quoi") and by French inversion
+("Acceptez-vous ...", "Peut-on ..."), except the noun "rendez-vous"."""
 
 
 _INDIRECT_QUESTION = re.compile(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.retrieve import retrieved_passages
 from evals.datasets import DatasetError, read_jsonl, require_str
 from evals.metrics import (
     RagasMetrics,
@@ -230,8 +231,11 @@ def score_turn(item: RagItem, turn: Any, metrics: RagasMetrics, chunks: StoreChu
         valid, row.problems = check_citations(citations, chunks)
         scores["citation_validity"] = valid / len(citations)
     texts = [str(p.get("text", "")) for p in passages]
+    # Context scores judge the search: the chunks read from the best article after it
+    # (`from_article`) are not counted, as for recall@5; the judge reads them all.
+    searched = [str(p.get("text", "")) for p in retrieved_passages(passages)]
     scores |= run_async(metrics.offline(
-        question=item.question, reply=turn.reply, passages=texts, retrieved_ids=retrieved,
+        question=item.question, reply=turn.reply, passages=searched, retrieved_ids=retrieved,
         reference=item.reference if item.answerable else None,
         reference_ids=item.reference_doc_ids, reference_contexts=item.reference_contexts,
         facts=item.reference_facts))

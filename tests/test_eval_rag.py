@@ -365,6 +365,25 @@ def _rows() -> list[RagRow]:
     ]
 
 
+def test_context_scores_count_only_the_passages_the_search_retrieved() -> None:
+    """A chunk read from the best article after the search (`from_article`) is no
+    retrieval: a reference context only it holds is not recalled."""
+    store = FakeStore({"en/ship": {"c1": "Express costs €12.90.",
+                                   "c2": "Express ships the same day."}})
+    metrics = RagasMetrics(FakeEmbedder())
+    item = RagItem("Does express ship today?", 1, "q1", reference_doc_ids=("en/ship",),
+                   reference_contexts=("Express ships the same day.",), language="en")
+    passage = {"doc_id": "en/ship", "chunk_id": "c1", "text": "Express costs €12.90."}
+    article = {"doc_id": "en/ship", "chunk_id": "c2", "text": "Express ships the same day."}
+    read = score_turn(item, _turn("", [], [passage, article | {"from_article": True}]),
+                      metrics, StoreChunks(store))  # type: ignore[arg-type]
+    found = score_turn(item, _turn("", [], [passage, article]), metrics,
+                       StoreChunks(store))  # type: ignore[arg-type]
+    assert read.scores["context_recall_text"] == 0.0
+    assert found.scores["context_recall_text"] == pytest.approx(1.0)
+    assert read.scores["retrieval_recall@5"] == 1.0  # its document was found all the same
+
+
 def test_summary_breakdowns_and_worst_cases() -> None:
     report = summarise(_rows(), 1.5, dataset="hand-made")
     s = report["summary"]

@@ -88,6 +88,7 @@ def test_personal_data_around_a_question_does_not_drown_it(shop_agent: ShopAgent
     ("c quoi le délai de remboursement", True),
     ("Acceptez-vous les retours de lampes", True),
     ("Rembourse-moi ma lampe cassée", False),
+    ("Rendez-vous de livraison annulé, remboursez-moi la lampe", False),  # a noun
     ("My lamp refund is late. I'd like to know how long refunds take.", True),
     ("Ma lampe est cassée. J'aimerais savoir si je dois la renvoyer.", True),
     ("My lamp arrived broken, I want a refund.", False),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import agents.retrieve as retrieve
+from knowledge.embeddings import Embedder
 from knowledge.spelling import correct, lexicon, vocabulary
-from supportgraph.runtime import SupportRuntime
+from supportgraph.runtime import DEMO_BOT_CONFIG, SupportRuntime
+from supportgraph.settings import Settings
 
 PASSAGES = vocabulary([
     "We can't add items to an order that has already been placed.",
@@ -49,3 +53,17 @@ def test_a_question_with_a_typo_is_answered_like_its_correct_spelling(
     monkeypatch.setattr(retrieve, "correct", lambda text, words, language: text)
     typed = demo_runtime.agent.ask(question)
     assert not typed.answered and "can't add items" not in typed.reply
+
+
+def test_the_runtime_loads_the_bots_word_lists_before_the_first_turn(
+        tmp_path: Path, intent_cache: Path, embedder: Embedder) -> None:
+    # 0.3 s for English and French: paid when the service starts, not by a customer.
+    lexicon.cache_clear()
+    settings = Settings(data_dir=tmp_path / "data", bot_config=DEMO_BOT_CONFIG,
+                        intent_cache_dir=intent_cache)
+    with SupportRuntime(settings, embedder=embedder) as runtime:
+        loaded = lexicon.cache_info()
+        assert loaded.misses == len(runtime.bot.languages) == 2
+        assert loaded.currsize == 2
+        runtime.agent.ask("can i add a candle to the ordr i placed an hour ago")
+        assert lexicon.cache_info().misses == loaded.misses  # nothing loaded mid-turn
