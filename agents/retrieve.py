@@ -67,11 +67,12 @@ def search_preferring_language(ctx: AgentContext, query: str, language: str
     """Search in the customer's language first; widen to all languages when that is weak."""
     retriever = ctx.retriever
     local, best = _scored(ctx, query, retriever.search(
-        query, ctx.top_k, search_filter=SearchFilter(language=language, tenant=ctx.tenant)))
+        query, ctx.top_k, search_filter=SearchFilter(language=language, tenant=ctx.tenant),
+        language=language))
     if best >= ctx.min_confidence:
         return local, best
     wide, best_wide = _scored(ctx, query, retriever.search(
-        query, ctx.top_k, search_filter=SearchFilter(tenant=ctx.tenant)))
+        query, ctx.top_k, search_filter=SearchFilter(tenant=ctx.tenant), language=language))
     return (wide, best_wide) if best_wide > best else (local, best)
 
 
@@ -101,12 +102,12 @@ def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     best = confident_passages(screened, ctx.min_confidence)
     if best:
         screened += article_passages(ctx, query, best[0]["doc_id"],
-                                     {str(p["chunk_id"]) for p in screened})
+                                     {str(p["chunk_id"]) for p in screened}, language)
     return {"passages": screened, "retrieval_confidence": confidence, "search_query": query}
 
 
-def article_passages(ctx: AgentContext, query: str, doc_id: str, exclude: set[str]
-                     ) -> list[dict[str, Any]]:
+def article_passages(ctx: AgentContext, query: str, doc_id: str, exclude: set[str],
+                     language: str | None = None) -> list[dict[str, Any]]:
     """The other chunks of article `doc_id` that pass the answer threshold for `query`,
     best first, screened like every retrieved passage and marked `from_article`.
 
@@ -117,7 +118,7 @@ def article_passages(ctx: AgentContext, query: str, doc_id: str, exclude: set[st
     article, whatever its confidence, gave the same).
     """
     hits = [h for h in ctx.retriever.search(query, ARTICLE_CHUNKS, search_filter=SearchFilter(
-        doc_ids=(doc_id,), tenant=ctx.tenant)) if h.chunk_id not in exclude]
+        doc_ids=(doc_id,), tenant=ctx.tenant), language=language) if h.chunk_id not in exclude]
     rows, _ = _scored(ctx, query, hits)
     return [p | {"from_article": True} for p in screen_passages(rows)
             if float(p.get("confidence", 0.0)) >= ctx.min_confidence]

@@ -140,7 +140,8 @@ def make_scorers(services: KnowledgeServices, settings: Settings,
     for label, mode, fusion in rows:
         retriever = HybridRetriever(services.store, services.embedder, services.encoder,
                                     mode=mode, fusion=fusion,
-                                    prefetch_limit=settings.prefetch_limit)
+                                    prefetch_limit=settings.prefetch_limit,
+                                    multilingual=services.retriever.multilingual)
         scorers[label] = partial(score_mode, retriever, mode=mode, k=K)
     scorers[BASELINE] = partial(score_baseline, baseline)
     return scorers
@@ -247,10 +248,11 @@ def render(result: dict[str, Any], console: Console) -> None:
 
 
 def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
-        temporary: bool = False) -> dict[str, Any]:
+        temporary: bool = False, multilingual: bool = False) -> dict[str, Any]:
     """Ingest, re-ingest, build the baseline, score every row; all numbers in one dict."""
     load_at_start = round(os.getloadavg()[0], 2)
-    settings = Settings(data_dir=data_dir, qdrant_url=None, qdrant_path=None)
+    settings = Settings(data_dir=data_dir, qdrant_url=None, qdrant_path=None,
+                        retrieval_multilingual_encoder="on" if multilingual else "off")
     store_path = settings.qdrant_path_resolved / settings.collection
     if store_path.exists() and any(store_path.iterdir()):
         raise SystemExit(f"{store_path} already holds a store; pass an empty --data-dir "
@@ -310,7 +312,7 @@ def run(corpus: Path, query_files: Sequence[Path], data_dir: Path,
 
     return {
         "machine": machine() | {"load_avg_1m_start": load_at_start},
-        "embedder": embedder.name,
+        "embedder": services.retriever.index_embedder.name,
         "settings": {"fusion_default": settings.fusion, "prefetch_limit": settings.prefetch_limit,
                      "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap},
         "corpus": str(corpus),
@@ -338,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEMO_HELPCENTER,
                         help="help centre to ingest (default: the demo help centre)")
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
+    parser.add_argument("--multilingual", action="store_true",
+                        help="SUPPORTGRAPH_RETRIEVAL_MULTILINGUAL_ENCODER=on: chunks also "
+                             "embedded by the multilingual encoder, searched with it for "
+                             "queries not in English")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the store is built (default: a temporary directory)")
     args = parser.parse_args(argv)
@@ -346,10 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with console.status("ingesting and scoring…"):
             if args.data_dir is not None:
-                result = run(args.corpus, args.queries, args.data_dir)
+                result = run(args.corpus, args.queries, args.data_dir,
+                             multilingual=args.multilingual)
             else:
                 with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
-                    result = run(args.corpus, args.queries, Path(tmp), temporary=True)
+                    result = run(args.corpus, args.queries, Path(tmp), temporary=True,
+                                 multilingual=args.multilingual)
     except (DatasetError, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from supportgraph.checkpoints import Checkpoints
 from supportgraph.conversations import ConversationStore
 from supportgraph.db import init_db, make_engine
 from supportgraph.settings import BotConfig, ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from agents.injection import InjectionDetector
@@ -97,6 +100,19 @@ def intent_embedder(settings: Settings, embedder: Embedder) -> Embedder:
     return StackedEmbedder([embedder, second]) if second is not None else embedder
 
 
+def retrieval_multilingual(settings: Settings, bot: BotConfig, embedder: Embedder
+                           ) -> Embedder | None:
+    """The encoder searched with beside the knowledge base's embedder for queries not in
+    English: the bundled multilingual one where the knowledge base embeds with the
+    bundled English-only MiniLM and the bot serves another language, else None."""
+    from knowledge.embeddings import BUNDLED_MODEL, multilingual_embedder
+
+    if settings.retrieval_multilingual_encoder != "on" or embedder.name != BUNDLED_MODEL \
+            or all(language == "en" for language in bot.languages):
+        return None
+    return multilingual_embedder()
+
+
 def sentence_multilingual(embedder: Embedder) -> Embedder | None:
     """The encoder that scores non-English sentences for the offline responder: the
     bundled multilingual one where the knowledge base embeds with the English-only
@@ -141,17 +157,37 @@ class KnowledgeServices:
     def build(cls, settings: Settings, bot: BotConfig, embedder: Embedder | None = None,
               store: VectorStore | None = None) -> KnowledgeServices:
         embedder = embedder or make_guarded_embedder(settings)
-        store = store or open_store(settings, embedder.dim)
+        multilingual = retrieval_multilingual(settings, bot, embedder)
+        if store is None:
+            dim = embedder.dim + (multilingual.dim if multilingual is not None else 0)
+            try:
+                store = open_store(settings, dim)
+            except ValueError as error:
+                if multilingual is None:
+                    raise
+                # A knowledge base built before (MiniLM alone) is searched as it was.
+                try:
+                    store = open_store(settings, embedder.dim)
+                except ValueError:
+                    raise error from None
+                log.warning("the knowledge base holds %s vectors only: re-ingest it into a "
+                            "new data directory to search other languages with %s",
+                            embedder.name, multilingual.name)
+                multilingual = None
+        elif multilingual is not None and store.dim != embedder.dim + multilingual.dim:
+            multilingual = None
         encoder = BM25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len,
                               query_languages=bot.languages)
         loader = DocumentLoader(bot.languages, bot.default_language, settings.tenant)
         chunking = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+        retriever = HybridRetriever(store, embedder, encoder, mode=settings.search_mode,
+                                    fusion=settings.fusion,
+                                    prefetch_limit=settings.prefetch_limit,
+                                    multilingual=multilingual)
         return cls(
             store=store, embedder=embedder, encoder=encoder,
-            ingestor=Ingestor(store, embedder, encoder, loader, chunking),
-            retriever=HybridRetriever(store, embedder, encoder, mode=settings.search_mode,
-                                      fusion=settings.fusion,
-                                      prefetch_limit=settings.prefetch_limit),
+            ingestor=Ingestor(store, retriever.index_embedder, encoder, loader, chunking),
+            retriever=retriever,
         )
 
     def close(self) -> None:

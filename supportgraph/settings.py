@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     # others, which held-out folds cannot show); "auto": "always" for a bot configured
     # with more than one language, else "cv"; "off": never.
     intent_multilingual_encoder: Literal["auto", "cv", "always", "off"] = "auto"
+    # Retrieval for languages the embedding model does not read: "on" stores the bundled
+    # multilingual encoder's embedding of every chunk beside the bundled English-only
+    # MiniLM's when the bot serves a language other than English, and searches with both
+    # for queries not in English (knowledge/search.py); "off": MiniLM alone. Better French
+    # retrieval (bench/retrieval.py: nDCG@10 0.852 -> 0.931), but the offline responder's
+    # answers were not (calibration string presence 0.878 -> 0.872), hence off by default.
+    # A store built with MiniLM alone is still opened, and searched, as it is.
+    retrieval_multilingual_encoder: Literal["on", "off"] = "off"
     chunk_size: int = 900
     chunk_overlap: int = 120
     bm25_k1: float = 1.2
