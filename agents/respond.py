@@ -281,12 +281,12 @@ def offline_answer(question: str, passages: list[dict[str, Any]], language: str,
                    multilingual: Embedder | None = None) -> tuple[str, list[Citation]]:
     """The quoted answer from the passages close to the best, and its citations.
 
-    The rest of the first quoted passage's article is quoted from too: its chunks the
-    search found below the quoted passages (otherwise only those close to the best, and
-    one holding an asked-for answer type, are read), then those retrieval read from the
-    article (`from_article`), when they pass
-    `min_confidence`. Calibration: 0.867 -> 0.878 (a gift card question whose "No, gift
-    cards are not refundable" chunk was found fourth).
+    The rest of the first quoted passage's article is quoted from too, where it passes
+    `min_confidence`: its chunks the search found below the quoted passages (otherwise
+    only those close to the best, and one holding an asked-for answer type, are read),
+    then those retrieval read from the article (`from_article`). Calibration: 0.867 ->
+    0.878 (a gift card question whose "No, gift cards are not refundable" chunk was
+    found fourth).
     """
     every = passages
     passages = retrieved_passages(passages)
