@@ -170,11 +170,10 @@ class KnowledgeServices:
                     store = open_store(settings, embedder.dim)
                 except ValueError:
                     raise error from None
-                log.warning("the knowledge base holds %s vectors only: re-ingest it into a "
-                            "new data directory to search other languages with %s",
-                            embedder.name, multilingual.name)
-                multilingual = None
-        elif multilingual is not None and store.dim != embedder.dim + multilingual.dim:
+        if multilingual is not None and store.dim != embedder.dim + multilingual.dim:
+            log.warning("the knowledge base holds %s vectors only: re-ingest it into a "
+                        "new data directory to search other languages with %s",
+                        embedder.name, multilingual.name)
             multilingual = None
         encoder = BM25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len,
                               query_languages=bot.languages)

@@ -19,6 +19,7 @@ from supportgraph.runtime import (
     DEMO_HELPCENTER,
     KnowledgeServices,
     SupportRuntime,
+    open_store,
     retrieval_multilingual,
 )
 from supportgraph.settings import BotConfig, Settings
@@ -117,6 +118,20 @@ def test_a_store_built_with_minilm_alone_still_opens(tmp_path: Path, embedder: E
     finally:
         reopened.close()
 
+
+
+def test_a_given_minilm_store_is_searched_alone_with_a_warning(
+        tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> None:
+    on = Settings(data_dir=tmp_path, retrieval_multilingual_encoder="on")
+    store = open_store(on, embedder.dim)  # a caller's store, made for MiniLM alone
+    with caplog.at_level(logging.WARNING, logger="supportgraph.runtime"):
+        services = KnowledgeServices.build(on, BotConfig(), embedder, store=store)
+    try:
+        assert services.retriever.multilingual is None
+        assert services.ingestor.embedder is embedder
+        assert "re-ingest" in caplog.text
+    finally:
+        services.close()
 
 def test_the_encoder_is_added_only_where_it_helps(embedder: Embedder) -> None:
     on = Settings(retrieval_multilingual_encoder="on")
