@@ -24,7 +24,7 @@ from agents import prompts
 from agents.action_texts import approval_reply, confirmation
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
-from agents.intent import missing_slots
+from agents.intent import is_yes, missing_slots
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
 from agents.state import PendingTask, TurnState
@@ -32,11 +32,6 @@ from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
 log = logging.getLogger(__name__)
 
-_YES = re.compile(r"^\W*(yes|yep|yeah|y|ok|okay|sure|confirm|go ahead|please do|do it|"
-                  r"oui|ouais|d'accord|ok[eé]|vas-y|allez-y|je confirme|confirmer?)\b",
-                  re.IGNORECASE)
-_NO = re.compile(r"^\W*(no|nope|n|cancel|stop|don't|do not|non|annule[rz]?|pas maintenant)\b",
-                 re.IGNORECASE)
 _FREE_TEXT_ARGS = frozenset({"reason", "subject", "summary"})
 """Arguments that only describe (stored with the action or ticket); PII in them is masked."""
 _POSTCODE = re.compile(r"\b(\d{4,5}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b", re.IGNORECASE)
@@ -269,14 +264,6 @@ def confirm(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     return update | {"action": record | _outcome(ctx.actions.execute(preview))}
 
 
-def is_yes(text: str) -> bool:
-    return bool(_YES.search(text)) and not _NO.search(text)
-
-
-def is_no(text: str) -> bool:
-    return bool(_NO.search(text))
-
-
 def notify(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Tell the customer what a human decided about their pending approval."""
     ctx = runtime.context
@@ -284,6 +271,7 @@ def notify(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     language = state.get("language") or ctx.bot.default_language
     reply = approval_reply(event, language)
     return {"notification": None, "reply": reply, "citations": [], "responder": "notify",
+            "asked": None,
             "messages": [AIMessage(reply)], "action": {"status": event.get("status"),
                                                        "code": event.get("code"),
                                                        "tool": "refund_order"}}

@@ -6,6 +6,7 @@ words, so a refusal always states the policy's actual reason.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 REFUSALS: dict[str, dict[str, str]] = {
@@ -179,6 +180,29 @@ STATUS_NAMES = {
 }
 
 
+WHEN = {
+    "shipped": {"en": " (shipped {day})", "fr": " (expédiée le {day})"},
+    "delivered": {"en": " ({day})", "fr": " (le {day})"},
+}
+MONTHS = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"],
+}
+
+
+def _day(raw: Any, language: str) -> str:
+    """"2026-11-30T14:02:00" -> "30 November" / "30 novembre"; "" when absent or unreadable."""
+    try:
+        when = datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        return ""
+    if when is None:
+        return ""
+    return f"{when.day} {MONTHS.get(language, MONTHS['en'])[when.month - 1]}"
+
+
 def _t(table: dict[str, dict[str, str]], key: str, language: str, **values: Any) -> str:
     entry = table[key]
     return entry.get(language, entry["en"]).format(**values)
@@ -227,6 +251,9 @@ def _status_reply(result: dict[str, Any], language: str) -> str:
     status = STATUS_NAMES.get(language, STATUS_NAMES["en"]).get(order.get("status", ""),
                                                                 order.get("status", ""))
     details = ""
+    state = str(order.get("status", ""))
+    if state in WHEN and (day := _day(order.get(f"{state}_at"), language)):
+        status += _t(WHEN, state, language, day=day)
     if order.get("carrier") and order.get("tracking_number"):
         details = (f" {order['carrier']} : {order['tracking_number']}." if language == "fr"
                    else f" Carrier {order['carrier']}, tracking number "

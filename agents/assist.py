@@ -19,7 +19,7 @@ from agents.configuration import AgentContext
 from agents.intent import OUT_OF_SCOPE, classify, missing_slots
 from agents.respond import compose_extractive
 from agents.retrieve import confident_passages, search_preferring_language
-from agents.slots import extract_slots
+from agents.slots import extract_slots, match_item
 from knowledge.language import detect_language
 from tools.actions import ActionRequest, Identity
 
@@ -90,12 +90,13 @@ def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
     question = customer_texts[-1] if customer_texts else ""
     language = detect_language(question or " ", ctx.bot.languages, ctx.bot.default_language)
     slots: dict[str, Any] = {}
-    aliases = ctx.order_items(customer_id)
     for text in customer_texts:
-        slots |= extract_slots(text, ctx.slot_config, today=today or ctx.today(),
-                               items=list(aliases))
-    if "item" in slots:
-        slots["item"] = aliases.get(slots["item"], slots["item"])
+        slots |= extract_slots(text, ctx.slot_config, today=today or ctx.today())
+    aliases = ctx.order_items(customer_id, [slots["order_number"]] if "order_number" in slots
+                              else [])
+    for text in customer_texts:
+        if item := match_item(text, list(aliases)):
+            slots["item"] = aliases.get(item, item)
     intent: dict[str, Any] = dict(classify(ctx, question)) if question else {
         "label": "none", "route": ""}
     intent["slots"] = slots

@@ -7,7 +7,7 @@ production knowledge base or test doubles, and no node reaches into a global.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -52,8 +52,10 @@ class AgentContext:
     ambiguity_margin: float = 0.15
     ambiguity_max_confidence: float = 0.6
     llm_intent_below: float = 0.7
-    order_items: Callable[[str | None], Mapping[str, str]] = lambda _customer: {}
-    """Names (in any language) of the customer's ordered items -> the shop's item name."""
+    order_items: Callable[[str | None, Sequence[str]], Mapping[str, str]] = \
+        lambda _customer, _orders: {}
+    """Names (in any language) of the items of the customer's orders and of the given
+    order numbers -> the shop's item name."""
     today: Callable[[], date] = date.today
 
     def record_text(self, text: str) -> str:

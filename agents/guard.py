@@ -29,6 +29,7 @@ from agents import prompts
 from agents.abuse import detect_abuse
 from agents.configuration import AgentContext
 from agents.injection import InjectionDetector, match_pattern
+from agents.slots import extract_address
 from agents.state import AbuseTally, GuardResult, TurnState
 from knowledge.language import detect_language
 
@@ -125,9 +126,18 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     text = last_customer_text(state)
     previous = state.get("language") or ctx.bot.default_language
-    words = _SLOT_VALUES.sub(" ", text[:500])
-    language = previous if len(re.findall(r"[^\W\d_]{2,}", words)) < 3 and state.get(
-        "language") else detect_language(words, ctx.bot.languages, default=previous)
+    # Slot values carry no language: an order number, an email, and a street address,
+    # which is in the language of its country ("12 rue de la Paix, 75002 Paris").
+    words = text[:500]
+    if address := extract_address(words):
+        words = words.replace(address, " ")
+    words = _SLOT_VALUES.sub(" ", words)
+    # A conversation keeps its language through short messages; its first message, however
+    # short ("merci", "svp"), is better read by the identifier's best guess than the default.
+    known = bool(state.get("language"))
+    language = previous if known and len(re.findall(r"[^\W\d_]{2,}", words)) < 3 else \
+        detect_language(words, ctx.bot.languages, default=previous,
+                        min_confidence=0.6 if known else 0.51)
     verdict = check_message(text, ctx.max_message_chars, ctx.injection_detector)
     update: dict = {"guard": verdict, "language": language, "passages": [], "search_query": "",
                     "citations": [], "reply": "", "answered": False, "handoff_offered": False,
@@ -140,7 +150,9 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         update |= outcome
     reply = prompts.text(key, language, company=ctx.bot.company, length=len(text),
                          limit=ctx.max_message_chars)
-    return update | {"reply": reply, "responder": "guard", "messages": [AIMessage(reply)]}
+    asked = "handoff" if key == "abuse_handoff_offer" else None
+    return update | {"reply": reply, "responder": "guard", "asked": asked,
+                     "messages": [AIMessage(reply)]}
 
 
 def route_after_guard(state: TurnState) -> str:

@@ -25,7 +25,7 @@ from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.pii import mask_pii
 from agents.resilience import ModelUnavailable, call_model
-from agents.slots import extract_slots
+from agents.slots import extract_slots, match_item
 from agents.state import IntentResult, PendingTask, TurnState
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,57 @@ _PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
     ("goodbye", "smalltalk", re.compile(
         r"^\W*(bye|goodbye|see you|au revoir|bonne journée|à bientôt)\W*$", re.IGNORECASE)),
 ]
+
+
+_YES = re.compile(r"^\W*(yes|yep|yeah|y|ok|okay|sure|confirm|go ahead|please do|do it|"
+                  r"oui|ouais|d'accord|ok[eé]|vas-y|allez-y|je confirme|confirmer?)\b",
+                  re.IGNORECASE)
+_NO = re.compile(r"^\W*(no|nope|n|cancel|stop|don't|do not|non|annule[rz]?|pas maintenant)\b",
+                 re.IGNORECASE)
+def is_yes(text: str) -> bool:
+    return bool(_YES.search(text)) and not _NO.search(text)
+
+
+def is_no(text: str) -> bool:
+    return bool(_NO.search(text))
+
+
+_POLITE = r"(?:\W+(?:please|thanks|thank you|merci|svp|s'il vous pla[iî]t|that's all|c'est tout|" \
+    r"i'm good|ça ira|ca ira|do it|connect me|vas-y|allez-y|go ahead))*\W*$"
+_SHORT_YES = re.compile(r"^\W*(?:yes|yep|yeah|yup|sure|ok|okay|please do|go ahead|oui|ouais|"
+                        r"d'accord|ok[eé]|volontiers|bien s[uû]r|avec plaisir)" + _POLITE,
+                        re.IGNORECASE)
+_SHORT_NO = re.compile(r"^\W*(?:no|nope|nah|non|not now|no need|pas maintenant|pas besoin|"
+                       r"nothing else|that's all|c'est tout|rien d'autre)" + _POLITE,
+                       re.IGNORECASE)
+_OK_THANKS = re.compile(r"^\W*(?:ok|okay|ok[eé])\W+(?:thanks|thank you|merci)\W*$", re.IGNORECASE)
+"""A whole message that only says yes or no (and please / thanks): unlike `is_yes` /
+`is_no`, which read the answer to a confirmation, "cancel my order" is not a no here."""
+
+
+def answer_to_last_reply(ctx: AgentContext, state: TurnState, text: str) -> IntentResult | None:
+    """A short "yes" / "no" read against what the bot's last reply asked (`asked`):
+    "Would you like me to connect you with a member of our team?" -> yes hands over;
+    "Anything else I can help you with?" -> no says goodbye. Said to nothing in
+    particular, it gets "anything else?" rather than a guess of the classifier (which
+    had taken "oui" for a greeting and "yes please" for a goodbye). With a chat model
+    and no known question, the model reads the history instead (None)."""
+    yes, no = bool(_SHORT_YES.match(text)), bool(_SHORT_NO.match(text))
+    if not (yes or no) or _OK_THANKS.match(text):
+        return None
+    asked = state.get("asked")
+    if asked is None and ctx.chat_model is not None:
+        return None
+    if asked == "handoff" and yes:
+        label, route = "talk_to_human", "handoff"
+    elif asked == "anything_else" and no:
+        label, route = "goodbye", "smalltalk"
+    elif asked == "anything_else":
+        label, route = "go_on", "smalltalk"
+    else:
+        label, route = "anything_else", "smalltalk"
+    return {"label": label, "route": route, "confidence": 1.0, "alternatives": [],
+            "source": f"answer_to:{asked or 'nothing'}"}
 
 
 def classify_by_patterns(text: str) -> IntentResult:
@@ -189,19 +240,25 @@ def missing_slots(ctx: AgentContext, label: str, route: str, slots: dict[str, An
     With a chat model the model proposes the tool call first; slots are asked for only
     when it could not (see agents/act.py).
     """
+    return [slot for slot in _required_slots(ctx, label, route) if slot not in slots]
+
+
+def _required_slots(ctx: AgentContext, label: str, route: str) -> list[str]:
     if not route.startswith("action:"):
         return []
     spec = next((s for s in ctx.bot.intents if s.name == label), None)
-    return [slot for slot in (spec.required_slots if spec else []) if slot not in slots]
+    return list(spec.required_slots) if spec else []
 
 
 def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     text = last_customer_text(state)
-    aliases = ctx.order_items(state.get("customer_id"))
-    found = extract_slots(text, ctx.slot_config, today=ctx.today(), items=list(aliases))
-    if "item" in found:
-        found["item"] = aliases.get(found["item"], found["item"])
+    found = extract_slots(text, ctx.slot_config, today=ctx.today())
+    named = found.get("order_numbers") or [found.get("order_number") or
+                                           state.get("order_in_focus")]
+    aliases = ctx.order_items(state.get("customer_id"), [n for n in named if n])
+    if item := match_item(text, list(aliases)):
+        found["item"] = aliases.get(item, item)
     pending: PendingTask | None = state.get("pending")
     result: IntentResult | None = None
     slots: dict[str, Any] = {}
@@ -224,6 +281,8 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         else:
             result = fresh
     if result is None:
+        result = answer_to_last_reply(ctx, state, text)
+    if result is None:
         result = classify(ctx, text)
         options = None if is_question(text) else _ambiguous(ctx, result)
         if options is not None:
@@ -232,6 +291,12 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                     "pending": PendingTask(options=options, slots=found, intent="", route="")}
 
     slots |= found
+    focus = found.get("order_number") or state.get("order_in_focus")
+    if focus and "order_number" not in slots and \
+            "order_number" in _required_slots(ctx, result["label"], result["route"]):
+        # "Where is CL-100029?" ... "and when will it arrive?": the follow-up is about the
+        # order just named. The reply names it, and a side effect still needs a yes.
+        slots["order_number"] = focus
     missing = missing_slots(ctx, result["label"], result["route"], slots) \
         if ctx.chat_model is None else []
     result |= {"slots": slots, "missing_slots": missing}
@@ -239,7 +304,7 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if missing:
         new_pending = PendingTask(intent=result["label"], route=result["route"], slots=slots,
                                   missing=missing)
-    return {"intent": result, "pending": new_pending}
+    return {"intent": result, "pending": new_pending, "order_in_focus": focus or None}
 
 
 def route_after_intent(state: TurnState) -> str:

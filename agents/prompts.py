@@ -49,6 +49,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "other_language": "(This information comes from an article in another language.)",
         "greeting": "Hello! I'm the virtual assistant of {company}. How can I help you today?",
         "thanks": "You're welcome! Is there anything else I can help you with?",
+        "anything_else": "All right. Is there anything else I can help you with?",
+        "go_on": "Sure, what can I help you with?",
         "goodbye": "Thank you for contacting {company}. Have a great day!",
         "handoff": (
             "Of course. I'm passing your conversation to a member of our support team; "
@@ -115,6 +117,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "Bonjour ! Je suis l'assistant virtuel de {company}. Comment puis-je vous aider ?"
         ),
         "thanks": "Avec plaisir ! Puis-je vous aider pour autre chose ?",
+        "anything_else": "Très bien. Puis-je vous aider pour autre chose ?",
+        "go_on": "Bien sûr, que puis-je faire pour vous ?",
         "goodbye": "Merci d'avoir contacté {company}. Excellente journée !",
         "handoff": (
             "Bien sûr. Je transmets votre conversation à un membre de notre équipe, "

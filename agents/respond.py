@@ -372,6 +372,9 @@ def _answer(ctx: AgentContext, state: TurnState,
     return reply, citations, "offline"
 
 
+_SMALLTALK = frozenset({"greeting", "thanks", "goodbye", "anything_else", "go_on"})
+
+
 def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     language = state.get("language") or ctx.bot.default_language
@@ -382,6 +385,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     action_record: dict[str, Any] | None = None
     responder = "offline"
     handoff = False
+    asked: str | None = None
     action = state.get("action")
     if action and action.get("status"):
         reply = outcome_reply(action, language)
@@ -407,8 +411,9 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     elif intent.get("missing_slots") and not state.get("passages"):
         reply = prompts.ask_for_slot(intent["missing_slots"][0], language)
     elif route == "smalltalk":
-        key = label if label in {"greeting", "thanks", "goodbye"} else "greeting"
+        key = label if label in _SMALLTALK else "greeting"
         reply = prompts.text(key, language, **values)
+        asked = "anything_else" if key in {"thanks", "anything_else"} else None
     else:
         reply, citations, responder = _answer(ctx, state, language)
         if not citations and route == "out_of_scope":
@@ -418,9 +423,10 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             follow = prompts.ask_for_slot(missing[0], language)
             reply = f"{reply}\n\n{follow}" if citations else follow
         handoff = not citations and not missing
+        asked = "handoff" if handoff else None
     update: dict[str, Any] = {
         "reply": reply, "citations": citations, "answered": bool(citations),
-        "handoff_offered": handoff, "responder": responder,
+        "handoff_offered": handoff, "asked": asked, "responder": responder,
         "messages": [AIMessage(reply, additional_kwargs={"citations": citations})]}
     if action_record is not None:
         update["action"] = action_record

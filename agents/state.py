@@ -83,6 +83,8 @@ class TurnState(TypedDict, total=False):
     conversation_id: str
     customer_id: str | None
     verified_orders: list[str]
+    order_in_focus: str | None
+    """The order the customer last named: an action intent that names none acts on it."""
     language: str
     guard: GuardResult
     abuse: AbuseTally
@@ -95,6 +97,9 @@ class TurnState(TypedDict, total=False):
     citations: list[Citation]
     answered: bool
     handoff_offered: bool
+    asked: str | None
+    """What the last reply asked the customer, for a short yes / no to answer: `handoff`
+    (shall I connect you with a person?) or `anything_else`; None otherwise."""
     responder: str
     action: dict[str, Any] | None
     pending_action: dict[str, Any] | None

@@ -14,8 +14,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from agents.abuse import detect_abuse
-from agents.act import is_no, is_yes
 from agents.configuration import AgentContext
+from agents.intent import is_no, is_yes
 from agents.state import Citation
 from agents.trace import log_turn
 

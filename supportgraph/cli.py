@@ -127,6 +127,18 @@ def ingest(
     print_ingest_summary(report)
 
 
+def _conversation_settings(data_dir: Path | None) -> Any:
+    """Settings for `ask` and `chat`: the demo bot on a data directory `supportgraph demo`
+    prepared (its help centre is there, and without the bot's intents an order question
+    would only be searched for), unless a bot config is set."""
+    from supportgraph.runtime import DEMO_BOT_CONFIG, DEMO_MARKER
+
+    settings = load_settings(data_dir)
+    if settings.bot_config is None and (settings.data_dir / DEMO_MARKER).is_file():
+        settings = settings.with_overrides(bot_config=DEMO_BOT_CONFIG)
+    return settings
+
+
 def _open_runtime(settings: Any) -> Any:
     from supportgraph.runtime import SupportRuntime
     from supportgraph.settings import ConfigError
@@ -152,7 +164,7 @@ def ask(
     data_dir: DataDir = None,
 ) -> None:
     """Answer one question from the knowledge base and print the citations."""
-    runtime = _open_runtime(load_settings(data_dir))
+    runtime = _open_runtime(_conversation_settings(data_dir))
     try:
         if runtime.knowledge.store.count() == 0:
             fail("the knowledge base is empty: run 'supportgraph ingest PATH' or "
@@ -172,7 +184,7 @@ def chat(
     data_dir: DataDir = None,
 ) -> None:
     """An interactive conversation in the terminal (Ctrl-D or 'quit' to leave)."""
-    runtime = _open_runtime(load_settings(data_dir))
+    runtime = _open_runtime(_conversation_settings(data_dir))
     conversation_id = conversation or runtime.agent.new_conversation_id()
     console.print(f"[dim]conversation {conversation_id} — type 'quit' to leave[/]")
     try:
@@ -196,7 +208,7 @@ def ensure_demo(runtime: Any) -> None:
     """Ingest the bundled help centre (incrementally) and seed the demo shop once."""
     from sqlmodel import Session
 
-    from supportgraph.runtime import DEMO_HELP_URL, DEMO_HELPCENTER
+    from supportgraph.runtime import DEMO_HELP_URL, DEMO_HELPCENTER, DEMO_MARKER
     from tools.shop.seed import seed_demo_shop
 
     with progress_bar() as progress:
@@ -207,6 +219,11 @@ def ensure_demo(runtime: Any) -> None:
     with Session(runtime.engine) as session:
         seed_demo_shop(session)
         session.commit()
+    marker = runtime.settings.data_dir / DEMO_MARKER
+    if not marker.exists():
+        marker.write_text("Prepared by 'supportgraph demo': 'supportgraph ask' and 'supportgraph "
+                          "chat' on this directory use the demo bot unless "
+                          "SUPPORTGRAPH_BOT_CONFIG names another.\n", encoding="utf-8")
 
 
 def _serve(runtime: Any, host: str, port: int, help_dir: Path | None = None,

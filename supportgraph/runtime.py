@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,9 @@ DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_HELPCENTER = DEMO_DIR / "helpcenter"
 DEMO_HELP_URL = "/help"
 DEMO_BOT_CONFIG = DEMO_DIR / "bot.yaml"
+# Written into a data directory by `supportgraph demo`: `ask` and `chat` on that directory
+# then talk to the demo bot (its intents and actions), not the bare default one.
+DEMO_MARKER = "demo-shop"
 
 
 def open_store(settings: Settings, dim: int) -> VectorStore:
@@ -219,16 +222,17 @@ def make_action_service(settings: Settings, bot: BotConfig, engine: Engine,
 
 
 def order_item_names(actions: ActionService, bot: BotConfig
-                     ) -> Callable[[str | None], dict[str, str]]:
-    """The `AgentContext.order_items` lookup on `actions`' shop: names of the customer's
-    recently ordered items, with their translations from `bot.product_names` (e.g. the
+                     ) -> Callable[[str | None, Sequence[str]], dict[str, str]]:
+    """The `AgentContext.order_items` lookup on `actions`' shop: names of the items of the
+    customer's recent orders and of the orders the conversation named (an anonymous
+    customer has only those), with their translations from `bot.product_names` (e.g. the
     demo's French names), mapped to the shop's name."""
 
-    def names(customer_id: str | None) -> dict[str, str]:
-        if customer_id is None:
-            return {}
+    def names(customer_id: str | None, order_numbers: Sequence[str] = ()) -> dict[str, str]:
         found: dict[str, str] = {}
-        orders = actions.backend.list_orders(customer_id, 10)
+        orders = actions.backend.list_orders(customer_id, 10) if customer_id else []
+        named = (actions.backend.get_order(n) for n in dict.fromkeys(order_numbers[:5]))
+        orders = [*orders, *(order for order in named if order is not None)]
         for item in (i for order in orders for i in order.items):
             found[item.name] = item.name
             for translated in bot.product_names.get(item.name, {}).values():

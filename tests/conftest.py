@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -261,6 +263,26 @@ def demo_runtime(demo_settings: Settings, embedder: Embedder) -> Iterator[Suppor
         session.commit()
     yield runtime
     runtime.close()
+
+
+DEMO_IDENTITY_SECRET = "demo-secret"
+SUPPORTGRAPH_BIN = Path(sys.executable).parent / "supportgraph"
+
+
+@pytest.fixture(scope="session")
+def prepared_demo_env(tmp_path_factory: pytest.TempPathFactory, intent_cache: Path,
+                      demo_runtime: SupportRuntime) -> dict[str, str]:
+    """The environment of a demo data directory prepared by `supportgraph demo
+    --prepare-only` in a subprocess (the session's trained intent classifier reused)."""
+    data_dir = tmp_path_factory.mktemp("prepared") / "data"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", SUPPORTGRAPH_DATA_DIR=str(data_dir),
+               SUPPORTGRAPH_BOT_CONFIG=str(DEMO_BOT_CONFIG),
+               SUPPORTGRAPH_INTENT_CACHE_DIR=str(intent_cache),
+               SUPPORTGRAPH_IDENTITY_SECRET=DEMO_IDENTITY_SECRET,
+               SUPPORTGRAPH_ADMIN_API_KEY="demo-admin")
+    subprocess.run([str(SUPPORTGRAPH_BIN), "demo", "--prepare-only"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
+    return env
 
 
 @dataclass

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from supportgraph.cli import app
+from conftest import SUPPORTGRAPH_BIN
+from supportgraph.cli import _conversation_settings, app
+from supportgraph.runtime import DEMO_BOT_CONFIG, DEMO_MARKER
 
 SMALL = Path(__file__).parent / "data" / "helpcenter_small"
 runner = CliRunner()
@@ -166,3 +169,22 @@ def test_an_unreachable_database_is_a_one_line_error_without_the_password(
     line = _one_line_error(result.output)
     assert "127.0.0.1:1/support" in line and "cannot connect" in line
     assert "s3cret-pw" not in result.output
+
+
+def test_ask_on_a_directory_the_demo_prepared_talks_to_the_demo_bot(
+        prepared_demo_env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in prepared_demo_env.items() if k != "SUPPORTGRAPH_BOT_CONFIG"}
+    data_dir = Path(env["SUPPORTGRAPH_DATA_DIR"])
+    assert "supportgraph demo" in (data_dir / DEMO_MARKER).read_text()
+    asked = subprocess.run([str(SUPPORTGRAPH_BIN), "ask", "where is my order?", "--json"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert asked.returncode == 0, asked.stderr
+    turn = json.loads(asked.stdout)
+    # The demo bot's intents: an order question asks for the order number instead of
+    # being searched for in the help centre alone (the bare default bot).
+    assert turn["intent"]["label"] == "order_status"
+    assert turn["intent"]["missing_slots"] == ["order_number"]
+    assert "order number" in turn["reply"]
+    # Only a directory the demo prepared: elsewhere the default bot, unless configured.
+    assert _conversation_settings(data_dir).bot_config == DEMO_BOT_CONFIG
+    assert _conversation_settings(tmp_path).bot_config is None

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from agents import prompts
 from conftest import ShopAgent
 from tools.shop.models import Order, Refund
 
@@ -126,3 +127,81 @@ def test_asking_for_a_human_opens_a_handoff_ticket(shop_agent: ShopAgent) -> Non
         tickets = session.exec(select(Ticket).where(
             Ticket.conversation_id == result.conversation_id)).all()
     assert [t.kind for t in tickets] == ["handoff"]
+
+
+def test_a_follow_up_acts_on_the_order_the_customer_just_named(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("where is my order CL-100117?")
+    status = agent.ask("thomas.bernard@example.fr", first.conversation_id)
+    assert "on its way (shipped " in status.reply
+    follow = agent.ask("ok and when will it arrive?", first.conversation_id)
+    assert follow.intent["slots"]["order_number"] == "CL-100117"
+    assert follow.action and follow.action["status"] == "executed"
+    assert "CL-100117" in follow.reply and "order number" not in follow.reply
+    move = agent.ask("can I change the delivery address?", first.conversation_id)
+    assert move.intent["missing_slots"] == ["address"]
+    # A street address is in its country's language, not the customer's.
+    moved = agent.ask("12 rue de la Paix, 75002 Paris", first.conversation_id)
+    assert moved.language == "en"
+    assert moved.action and moved.action["tool"] == "update_shipping_address"
+    assert moved.action["args"]["order_number"] == "CL-100117"
+    other = agent.ask("and where is order CL-100101?", first.conversation_id)
+    assert other.intent["slots"]["order_number"] == "CL-100101"
+    assert other.intent["missing_slots"] == ["email"]
+
+
+def test_a_new_conversation_does_not_inherit_an_order(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    agent.ask("where is my order CL-100117? my email is thomas.bernard@example.fr")
+    fresh = agent.ask("where is my order?")
+    assert fresh.intent["missing_slots"] == ["order_number"] and fresh.action is None
+
+
+def test_an_anonymous_customer_names_an_item_of_the_order_in_french(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("Bonjour, où en est ma commande CL-100101 ?")
+    status = agent.ask("camille.martin@example.fr", first.conversation_id)
+    assert status.language == "fr" and "livrée (le " in status.reply
+    refund = agent.ask("je voudrais me faire rembourser la housse de couette",
+                       first.conversation_id)
+    assert refund.intent["slots"]["item"] == "Linen duvet cover 240x220"
+    assert refund.awaiting_confirmation and refund.action
+    assert [n.lower() for n in refund.action["args"]["item_names"]] == [
+        "linen duvet cover 240x220"]
+    assert "pillowcases" not in refund.reply
+
+
+def test_yes_to_the_offer_of_a_human_hands_the_conversation_over(
+        shop_agent: ShopAgent) -> None:
+    from tools.records import Ticket
+
+    agent = shop_agent.agent
+    offer = agent.ask("Do you sell bicycles?")
+    assert offer.handoff_offered and not offer.answered
+    yes = agent.ask("yes please", offer.conversation_id)
+    assert yes.intent["route"] == "handoff" and yes.action
+    assert yes.action["tool"] == "handoff_to_human"
+    with Session(shop_agent.engine) as session:
+        tickets = session.exec(select(Ticket).where(
+            Ticket.conversation_id == offer.conversation_id)).all()
+    assert [t.kind for t in tickets] == ["handoff"]
+    offer_fr = agent.ask("Vous vendez des vélos ?")
+    oui = agent.ask("oui", offer_fr.conversation_id)
+    assert oui.language == "fr" and oui.intent["route"] == "handoff"
+
+
+def test_no_to_an_offer_or_to_anything_else_is_understood(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    offer = agent.ask("Do you sell bicycles?")
+    no = agent.ask("no thanks", offer.conversation_id)
+    assert no.intent["route"] == "smalltalk" and no.action is None
+    assert no.reply == prompts.text("anything_else", "en")
+    thanks = agent.ask("great, thanks", offer.conversation_id)
+    done = agent.ask("no", thanks.conversation_id)
+    assert done.reply == prompts.text("goodbye", "en", company="Cedar Lane Goods")
+    # A bare "oui" opening a conversation is neither a greeting nor a goodbye.
+    bare = agent.ask("oui")
+    assert bare.language == "fr" and bare.reply == prompts.text("anything_else", "fr")
+    merci = agent.ask("merci")
+    assert merci.language == "fr"

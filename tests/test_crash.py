@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,29 +26,14 @@ from sqlalchemy import create_engine
 from sqlmodel import Session, col, select
 
 from channels.app import sign_user
-from conftest import free_port
-from supportgraph.runtime import DEMO_BOT_CONFIG, SupportRuntime
+from conftest import DEMO_IDENTITY_SECRET, SUPPORTGRAPH_BIN, free_port
 from tools.records import ActionExecution, AuditRecord
 from tools.shop.models import Order, Refund
 
-BIN = Path(sys.executable).parent / "supportgraph"
-SECRET = "crash-secret"
+BIN = SUPPORTGRAPH_BIN
+SECRET = DEMO_IDENTITY_SECRET
 TIMEOUT_S = 240
 """Generous: the first turns of a fresh server on a loaded 2-core machine are slow."""
-
-
-@pytest.fixture(scope="module")
-def server_env(tmp_path_factory: pytest.TempPathFactory, intent_cache: Path,
-               demo_runtime: SupportRuntime) -> dict[str, str]:
-    """A prepared demo data directory (the session's trained intent classifier reused)."""
-    data_dir = tmp_path_factory.mktemp("crash") / "data"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", SUPPORTGRAPH_DATA_DIR=str(data_dir),
-               SUPPORTGRAPH_BOT_CONFIG=str(DEMO_BOT_CONFIG),
-               SUPPORTGRAPH_INTENT_CACHE_DIR=str(intent_cache),
-               SUPPORTGRAPH_IDENTITY_SECRET=SECRET, SUPPORTGRAPH_ADMIN_API_KEY="crash-admin")
-    subprocess.run([str(BIN), "demo", "--prepare-only"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
-    return env
 
 
 @contextmanager
@@ -124,10 +108,10 @@ def _assert_done_exactly_once(env: dict[str, str], number: str, tool: str) -> No
 
 
 def test_a_server_killed_mid_turn_keeps_every_acknowledged_message(
-        server_env: dict[str, str]) -> None:
+        prepared_demo_env: dict[str, str]) -> None:
     questions = ["How do I return an item?", "Do you ship to Switzerland?",
                  "When will I get my refund?"]
-    with running_server(server_env) as (process, base):
+    with running_server(prepared_demo_env) as (process, base):
         conversation = httpx.post(f"{base}/v1/conversations", timeout=TIMEOUT_S).json()[
             "conversation_id"]
         acknowledged = []
@@ -142,7 +126,7 @@ def test_a_server_killed_mid_turn_keeps_every_acknowledged_message(
             first = next(stream.iter_lines())
             assert first.startswith(": turn started")
             _kill(process)  # the turn is running; its reply was never acknowledged
-    with running_server(server_env) as (_, base):
+    with running_server(prepared_demo_env) as (_, base):
         history = _history(base, conversation)
         assert history[:len(acknowledged)] == acknowledged
         rest = history[len(acknowledged):]
@@ -165,9 +149,10 @@ def test_a_server_killed_mid_turn_keeps_every_acknowledged_message(
     [(0.0, "refund_order", "CL-100101", "I want a refund for CL-100101, it arrived damaged"),
      (0.15, "cancel_order", "CL-100118", "Please cancel my order CL-100118")])
 def test_a_server_killed_while_confirming_an_action_runs_it_exactly_once(
-        server_env: dict[str, str], delay_s: float, tool: str, number: str, text: str) -> None:
+        prepared_demo_env: dict[str, str], delay_s: float, tool: str, number: str,
+        text: str) -> None:
     customer = "cus_001"
-    with running_server(server_env) as (process, base):
+    with running_server(prepared_demo_env) as (process, base):
         conversation = httpx.post(f"{base}/v1/conversations", timeout=TIMEOUT_S).json()[
             "conversation_id"]
         asked = httpx.post(f"{base}/v1/conversations/{conversation}/messages",
@@ -185,7 +170,7 @@ def test_a_server_killed_while_confirming_an_action_runs_it_exactly_once(
         time.sleep(delay_s)
         _kill(process)
         sender.join(timeout=TIMEOUT_S)
-    with running_server(server_env) as (_, base):
+    with running_server(prepared_demo_env) as (_, base):
         again = httpx.post(f"{base}/v1/conversations/{conversation}/confirm",
                            json={"confirmed": True, "customer_id": customer,
                                  "user_hash": sign_user(SECRET, customer)}, timeout=TIMEOUT_S)
@@ -197,4 +182,4 @@ def test_a_server_killed_while_confirming_an_action_runs_it_exactly_once(
         history = _history(base, conversation)
         assert history[0] == ("customer", text)
         assert [role for role, _ in history[:2]] == ["customer", "assistant"]
-    _assert_done_exactly_once(server_env, number, tool)
+    _assert_done_exactly_once(prepared_demo_env, number, tool)

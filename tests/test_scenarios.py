@@ -27,7 +27,7 @@ def test_demo_scenarios_all_pass(demo_runtime: SupportRuntime) -> None:
     # must look item names up in the shop it plays on
     offline = SimpleNamespace(settings=demo_runtime.settings, bot=demo_runtime.bot,
                               context=replace(demo_runtime.context, chat_model=None,
-                                              order_items=lambda _customer: {}))
+                                              order_items=lambda _customer, _orders: {}))
     make = agent_factory(offline)
     results = [run_scenario(scenario, make) for scenario in scenarios]
     report = summarise(results, scenarios)
