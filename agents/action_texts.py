@@ -154,6 +154,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Your recent orders:\n{lines}",
         "fr": "Vos dernières commandes :\n{lines}",
     },
+    "which_order": {
+        "en": "Which order is it about?\n{lines}\nYou can answer with its number, or say "
+              "\"the first one\" or name an item.",
+        "fr": "De quelle commande s'agit-il ?\n{lines}\nVous pouvez répondre par son numéro, "
+              "dire « la première » ou nommer un article.",
+    },
     "no_orders": {
         "en": "I couldn't find any order for you yet. If you ordered as a guest, give me an "
               "order number and the email address used for it.",
@@ -272,6 +278,19 @@ def _orders_reply(result: dict[str, Any], language: str) -> str:
         f"{names.get(o.get('status', ''), o.get('status', ''))}, {o.get('total')} "
         f"{o.get('currency', 'EUR')}" for o in orders)
     return _t(TEXTS, "orders", language, lines=lines)
+
+
+def which_order(offered: list[dict[str, Any]], language: str) -> str:
+    """"Which order is it about?" with the signed-in customer's orders to choose from."""
+    names = STATUS_NAMES.get(language, STATUS_NAMES["en"])
+    lines = []
+    for n, order in enumerate(offered, 1):
+        items = list(order.get("items") or [])
+        shown = ", ".join(items[:2]) + (", …" if len(items) > 2 else "")
+        day = _day(order.get("created_at"), language)
+        lines.append(f"{n}. {order['order_number']}" + (f", {day}" if day else "") +
+                     f": {shown} ({names.get(order.get('status', ''), order.get('status'))})")
+    return _t(TEXTS, "which_order", language, lines="\n".join(lines))
 
 
 def outcome_reply(action: dict[str, Any], language: str) -> str:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from agents import prompts
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
+from agents.orders import choice, pick_offered, pick_order
 from agents.pii import mask_pii
 from agents.resilience import ModelUnavailable, call_model
 from agents.slots import extract_slots, match_item
@@ -233,6 +234,25 @@ def _words_beyond_slots(text: str, slots: dict[str, Any]) -> int:
     return len(re.findall(r"[^\W\d_]{3,}", rest))
 
 
+_DROP = re.compile(r"^\W*(?:never ?mind|forget it|nothing|doesn't matter|no matter|"
+                   r"laisse[zr]? tomber|oublie[zr]?(?: [çc]a)?|peu importe|rien|tant pis)\b",
+                   re.IGNORECASE)
+
+
+def _drops_the_question(text: str) -> bool:
+    """"no", "never mind", "laissez tomber": the customer does not want to go on."""
+    return bool(_SHORT_NO.match(text) or _DROP.match(text))
+
+
+def _answers_the_question(text: str) -> bool:
+    """A short reply that is not a question and none of the pattern intents (thanks,
+    goodbye, a human): meant as the answer to the bot's question."""
+    words = re.findall(r"[^\W\d_]+", text)
+    if not words or len(words) > 5 or "?" in text:
+        return False
+    return classify_by_patterns(text)["label"] == "question"
+
+
 def missing_slots(ctx: AgentContext, label: str, route: str, slots: dict[str, Any]
                   ) -> list[str]:
     """Required slots of an action intent that the conversation has not given yet.
@@ -262,6 +282,7 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     pending: PendingTask | None = state.get("pending")
     result: IntentResult | None = None
     slots: dict[str, Any] = {}
+    pending_orders: list[dict[str, Any]] = []
 
     if pending and pending.get("options"):
         chosen = _resolve_choice(ctx, text, pending["options"])
@@ -270,6 +291,9 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                       "alternatives": [], "source": "clarification"}
             slots = dict(pending.get("slots", {}))
     if result is None and pending and pending.get("missing"):
+        if "order_number" in pending["missing"] and "order_number" not in found and \
+                (picked := pick_offered(text, pending.get("orders") or [], aliases)):
+            found["order_number"] = picked
         fills = any(slot in found for slot in pending["missing"])
         fresh = classify(ctx, text)
         switched = fresh["label"] != pending["intent"] and fresh["confidence"] >= 0.7 \
@@ -278,6 +302,16 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
                       "alternatives": [], "source": "pending"}
             slots = dict(pending.get("slots", {}))
+        elif not fills and _drops_the_question(text):
+            result = {"label": "anything_else", "route": "smalltalk", "confidence": 1.0,
+                      "alternatives": [], "source": "pending_dropped"}
+        elif not fills and _answers_the_question(text):
+            # "the candle", "the last one": an answer the bot could not use, not a new
+            # request (the classifier had read both as a goodbye). Ask again.
+            result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
+                      "alternatives": [], "source": "pending_retry"}
+            slots = dict(pending.get("slots", {}))
+            pending_orders = list(pending.get("orders") or [])
         else:
             result = fresh
     if result is None:
@@ -299,11 +333,23 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         slots["order_number"] = focus
     missing = missing_slots(ctx, result["label"], result["route"], slots) \
         if ctx.chat_model is None else []
+    customer = state.get("customer_id")
+    if "order_number" in missing and customer and ctx.actions is not None and \
+            not pending_orders:
+        tool = result["route"].removeprefix("action:")
+        picked, offered = pick_order(text, tool, ctx.actions.backend.list_orders(customer, 10),
+                                     aliases)
+        if picked:
+            slots["order_number"] = focus = picked
+            missing = missing_slots(ctx, result["label"], result["route"], slots)
+        pending_orders = [choice(order) for order in offered] if not picked else []
     result |= {"slots": slots, "missing_slots": missing}
     new_pending: PendingTask | None = None
     if missing:
         new_pending = PendingTask(intent=result["label"], route=result["route"], slots=slots,
                                   missing=missing)
+        if "order_number" in missing and pending_orders:
+            new_pending["orders"] = pending_orders
     return {"intent": result, "pending": new_pending, "order_in_focus": focus or None}
 
 

@@ -100,6 +100,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_amount": "What amount is it about?",
         "ask_date": "On what date did it happen?",
         "ask_generic": "Could you tell me the {slot}?",
+        "not_understood": "Sorry, I didn't catch that.",
         "unsafe_reply": (
             "I'm sorry, I can't help with that here. I can answer questions about {company}'s "
             "policies and help with your own orders, or connect you with a member of our "
@@ -171,6 +172,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_amount": "De quel montant s'agit-il ?",
         "ask_date": "À quelle date cela s'est-il produit ?",
         "ask_generic": "Pouvez-vous m'indiquer : {slot} ?",
+        "not_understood": "Désolé, je n'ai pas bien compris.",
         "unsafe_reply": (
             "Je suis désolé, je ne peux pas vous aider sur ce point ici. Je peux répondre à vos "
             "questions sur les conditions de {company} et vous aider pour vos propres "

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents import prompts
-from agents.action_texts import outcome_reply
+from agents.action_texts import outcome_reply, which_order
 from agents.answerability import STEP_NUMBER, answer_types, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
@@ -372,6 +372,20 @@ def _answer(ctx: AgentContext, state: TurnState,
     return reply, citations, "offline"
 
 
+def _ask_for_slot(state: TurnState, language: str) -> str:
+    """The question for the first missing slot: the signed-in customer's recent orders to
+    choose from when it is the order; "I didn't catch that" first when the last answer
+    could not be used."""
+    intent = state.get("intent", {})
+    slot = intent["missing_slots"][0]
+    offered = (state.get("pending") or {}).get("orders") or []
+    question = which_order(offered, language) if slot == "order_number" and offered \
+        else prompts.ask_for_slot(slot, language)
+    if intent.get("source") == "pending_retry":
+        return f"{prompts.text('not_understood', language)} {question}"
+    return question
+
+
 _SMALLTALK = frozenset({"greeting", "thanks", "goodbye", "anything_else", "go_on"})
 
 
@@ -409,7 +423,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         titles = [_intent_title(ctx, name, language) for name in options[:2]]
         reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
     elif intent.get("missing_slots") and not state.get("passages"):
-        reply = prompts.ask_for_slot(intent["missing_slots"][0], language)
+        reply = _ask_for_slot(state, language)
     elif route == "smalltalk":
         key = label if label in _SMALLTALK else "greeting"
         reply = prompts.text(key, language, **values)
@@ -420,7 +434,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             reply = prompts.text("out_of_scope", language, **values)
         missing = intent.get("missing_slots")
         if missing:
-            follow = prompts.ask_for_slot(missing[0], language)
+            follow = _ask_for_slot(state, language)
             reply = f"{reply}\n\n{follow}" if citations else follow
         handoff = not citations and not missing
         asked = "handoff" if handoff else None

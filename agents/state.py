@@ -40,6 +40,8 @@ class PendingTask(TypedDict, total=False):
     slots: dict[str, Any]
     missing: list[str]
     options: list[str]
+    orders: list[dict[str, Any]]
+    """The signed-in customer's orders shown to choose from (agents/orders.py)."""
 
 
 class GuardResult(TypedDict, total=False):

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from agents import prompts
 from conftest import ShopAgent
-from tools.shop.models import Order, Refund
+from tools.shop.models import Customer, Order, Refund
 
 
 def _refunds(shop: ShopAgent, number: str) -> list[Refund]:
@@ -24,7 +24,8 @@ def test_an_action_without_its_order_number_asks_for_it_then_remembers(
     first = agent.ask("I'd like to cancel my order please", customer_id="cus_001")
     assert first.intent["label"] == "cancel_order"
     assert first.intent["missing_slots"] == ["order_number"]
-    assert "order number" in first.reply
+    # Signed in with two orders that can still be cancelled: both are offered.
+    assert "Which order" in first.reply and "CL-100118" in first.reply
     second = agent.ask("it's CL-100118", first.conversation_id, customer_id="cus_001")
     assert second.intent["label"] == "cancel_order" and second.intent["source"] == "pending"
     assert second.awaiting_confirmation and "CL-100118" in second.reply
@@ -205,3 +206,51 @@ def test_no_to_an_offer_or_to_anything_else_is_understood(shop_agent: ShopAgent)
     assert bare.language == "fr" and bare.reply == prompts.text("anything_else", "fr")
     merci = agent.ask("merci")
     assert merci.language == "fr"
+
+
+def test_a_signed_in_customer_picks_an_order_from_their_own_list(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("where is my order?", customer_id="cus_001")
+    assert first.action is None and "Which order" in first.reply
+    offered = [line.split()[1].rstrip(",") for line in first.reply.splitlines()
+               if line[:1].isdigit()]
+    assert len(offered) >= 2 and all(n.startswith("CL-") for n in offered)
+    second = agent.ask("the second one", first.conversation_id, customer_id="cus_001")
+    assert second.action and second.action["status"] == "executed"
+    assert second.action["args"]["order_number"] == offered[1]
+    assert offered[1] in second.reply
+
+
+def test_the_only_order_that_fits_is_taken_without_asking(shop_agent: ShopAgent) -> None:
+    with Session(shop_agent.engine) as session:
+        orders = session.exec(select(Order).join(Customer).where(
+            Customer.external_id == "cus_003")).all()
+    on_the_way = [o.number for o in orders if o.status in {"pending", "paid", "shipped"}]
+    assert len(on_the_way) == 1 and len(orders) > 1
+    result = shop_agent.agent.ask("where's my stuff", customer_id="cus_003")
+    assert result.action and result.action["args"]["order_number"] == on_the_way[0]
+    assert on_the_way[0] in result.reply
+
+
+def test_an_item_named_in_the_answer_picks_the_order_holding_it(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("I want a refund", customer_id="cus_001")
+    assert "Which order" in first.reply and "CL-100101" in first.reply
+    picked = agent.ask("the pillowcases", first.conversation_id, customer_id="cus_001")
+    assert picked.action and picked.action["args"]["order_number"] == "CL-100101"
+    assert picked.awaiting_confirmation
+
+
+def test_an_answer_that_gives_no_order_is_asked_again_and_can_be_dropped(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("I want a refund")
+    assert first.intent["missing_slots"] == ["order_number"]
+    again = agent.ask("the candle", first.conversation_id)
+    assert again.intent["label"] == "refund_request" and again.action is None
+    assert again.reply.startswith(prompts.text("not_understood", "en"))
+    assert "order number" in again.reply
+    dropped = agent.ask("never mind", first.conversation_id)
+    assert dropped.reply == prompts.text("anything_else", "en") and dropped.action is None
+    later = agent.ask("CL-100101", first.conversation_id)
+    assert later.intent["source"] != "pending" and not later.awaiting_confirmation

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from agents.orders import position
 from agents.slots import SlotConfig, extract_slots, match_item
 
 TODAY = date(2026, 11, 23)
@@ -72,3 +73,12 @@ def test_items_are_fuzzy_matched_against_the_order(text: str, item: str | None) 
 
 def test_nothing_is_invented_from_a_plain_question() -> None:
     assert extract_slots("How long do refunds take?", today=TODAY, items=ITEMS) == {}
+
+
+@pytest.mark.parametrize(("text", "count", "index"), [
+    ("the second one", 3, 1), ("2", 3, 1), ("n° 3", 3, 2), ("la dernière", 2, 0),
+    ("my latest order", 4, 0), ("the first", 2, 0), ("the oldest", 4, 3),
+    ("the fifth one", 2, None), ("7", 3, None), ("the candle", 3, None)])
+def test_a_position_in_the_list_of_orders_shown(text: str, count: int,
+                                                index: int | None) -> None:
+    assert position(text, count) == index
