@@ -271,7 +271,7 @@ def notify(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     language = state.get("language") or ctx.bot.default_language
     reply = approval_reply(event, language)
     return {"notification": None, "reply": reply, "citations": [], "responder": "notify",
-            "asked": None,
+            "asked": None, "quick_replies": [],
             "messages": [AIMessage(reply)], "action": {"status": event.get("status"),
                                                        "code": event.get("code"),
                                                        "tool": "refund_order"}}

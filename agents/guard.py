@@ -141,6 +141,7 @@ def guard_in(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     verdict = check_message(text, ctx.max_message_chars, ctx.injection_detector)
     update: dict = {"guard": verdict, "language": language, "passages": [], "search_query": "",
                     "citations": [], "reply": "", "answered": False, "handoff_offered": False,
+                    "quick_replies": [],
                     "action": None}
     if verdict["allowed"]:
         return update

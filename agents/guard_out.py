@@ -321,6 +321,6 @@ def guard_out(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any
     replaced = verdict | OutputVerdict(replaced=True)
     return {"output_guard": replaced, "reply": safe,
             "citations": safe_citations, "answered": bool(safe_citations),
-            "handoff_offered": not safe_citations,
+            "handoff_offered": not safe_citations, "quick_replies": [],
             "responder": "offline" if safe_citations else "guard_out",
             "messages": [AIMessage(safe, **message_kwargs)]}

@@ -101,6 +101,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_date": "On what date did it happen?",
         "ask_generic": "Could you tell me the {slot}?",
         "not_understood": "Sorry, I didn't catch that.",
+        "offer_yes": "Yes, connect me",
+        "offer_no": "No thanks",
         "unsafe_reply": (
             "I'm sorry, I can't help with that here. I can answer questions about {company}'s "
             "policies and help with your own orders, or connect you with a member of our "
@@ -173,6 +175,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_date": "À quelle date cela s'est-il produit ?",
         "ask_generic": "Pouvez-vous m'indiquer : {slot} ?",
         "not_understood": "Désolé, je n'ai pas bien compris.",
+        "offer_yes": "Oui, s'il vous plaît",
+        "offer_no": "Non merci",
         "unsafe_reply": (
             "Je suis désolé, je ne peux pas vous aider sur ce point ici. Je peux répondre à vos "
             "questions sur les conditions de {company} et vous aider pour vos propres "

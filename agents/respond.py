@@ -372,6 +372,16 @@ def _answer(ctx: AgentContext, state: TurnState,
     return reply, citations, "offline"
 
 
+def _order_label(order: dict[str, Any]) -> str:
+    """"CL-100118 · Kettle charcoal barbecue 57 cm +1": a button, not the whole order."""
+    items = list(order.get("items") or [])
+    first = items[0] if items else ""
+    if len(first) > 28:
+        first = first[:27].rsplit(" ", 1)[0] + "…"
+    more = f" +{len(items) - 1}" if len(items) > 1 else ""
+    return f"{order['order_number']} · {first}{more}" if first else str(order["order_number"])
+
+
 def _ask_for_slot(state: TurnState, language: str) -> str:
     """The question for the first missing slot: the signed-in customer's recent orders to
     choose from when it is the order; "I didn't catch that" first when the last answer
@@ -400,6 +410,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     responder = "offline"
     handoff = False
     asked: str | None = None
+    quick: list[dict[str, str]] = []
     action = state.get("action")
     if action and action.get("status"):
         reply = outcome_reply(action, language)
@@ -422,6 +433,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         options = (state.get("pending") or {}).get("options", [])
         titles = [_intent_title(ctx, name, language) for name in options[:2]]
         reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
+        quick = [{"label": title[:1].upper() + title[1:], "text": title} for title in titles]
     elif intent.get("missing_slots") and not state.get("passages"):
         reply = _ask_for_slot(state, language)
     elif route == "smalltalk":
@@ -438,9 +450,16 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             reply = f"{reply}\n\n{follow}" if citations else follow
         handoff = not citations and not missing
         asked = "handoff" if handoff else None
+    if asked == "handoff":
+        quick = [{"label": prompts.text(key, language), "text": prompts.text(key, language)}
+                 for key in ("offer_yes", "offer_no")]
+    elif (intent.get("missing_slots") or [None])[0] == "order_number" and not quick:
+        quick = [{"label": _order_label(o), "text": o["order_number"]}
+                 for o in (state.get("pending") or {}).get("orders") or []]
     update: dict[str, Any] = {
         "reply": reply, "citations": citations, "answered": bool(citations),
-        "handoff_offered": handoff, "asked": asked, "responder": responder,
+        "handoff_offered": handoff, "asked": asked, "quick_replies": quick,
+        "responder": responder,
         "messages": [AIMessage(reply, additional_kwargs={"citations": citations})]}
     if action_record is not None:
         update["action"] = action_record

@@ -100,6 +100,10 @@ class TurnState(TypedDict, total=False):
     answered: bool
     handoff_offered: bool
     asked: str | None
+    quick_replies: list[dict[str, str]]
+    """Answers a channel may offer as buttons: `label` shown, `text` sent as the
+    customer's message (yes / no to a human, the orders to choose from, the two intents
+    of a clarifying question)."""
     """What the last reply asked the customer, for a short yes / no to answer: `handoff`
     (shall I connect you with a person?) or `anything_else`; None otherwise."""
     responder: str

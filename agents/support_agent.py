@@ -44,6 +44,8 @@ class TurnResult:
     output_guard: dict[str, Any] = field(default_factory=dict)
     action: dict[str, Any] | None = None
     awaiting_confirmation: bool = False
+    quick_replies: list[dict[str, str]] = field(default_factory=list)
+    """Answers to offer as buttons: `label` shown, `text` sent as the next message."""
     latency_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +168,8 @@ class SupportAgent:
             output_guard=current_verdict(state),
             action=state.get("action"),
             awaiting_confirmation=bool(state.get("pending_action")),
+            quick_replies=[] if state.get("pending_action") else
+            list(state.get("quick_replies") or []),
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 

@@ -113,6 +113,11 @@ class CitationOut(BaseModel):
     quote: str
 
 
+class QuickReply(BaseModel):
+    label: str
+    text: str
+
+
 class ReplyOut(BaseModel):
     conversation_id: str
     reply: str
@@ -124,6 +129,11 @@ class ReplyOut(BaseModel):
     responder: str
     action: dict[str, Any] | None = None
     awaiting_confirmation: bool = False
+    quick_replies: list[QuickReply] = Field(
+        default_factory=list,
+        description="Answers to offer as buttons under the reply: yes / no to a human, the "
+        "signed-in customer's orders to choose from, the two options of a clarifying "
+        "question. Show `label`; send `text` as the customer's next message.")
     guard: dict[str, str] = Field(
         default_factory=dict,
         description="The input guard's verdict: `code` (ok, empty, too_long, "

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -155,6 +156,9 @@ def print_turn(result: Any) -> None:
         section = f" — {c['section']}" if c.get("section") else ""
         console.print(f"  [dim][{c['index']}] {c['title']}{section} ({c['source']})[/]",
                       highlight=False)
+    if result.quick_replies:
+        console.print("  [dim]" + escape(" | ".join(q["text"] for q in result.quick_replies))
+                      + "[/]", highlight=False)
 
 
 @app.command()

@@ -180,6 +180,7 @@ def test_yes_to_the_offer_of_a_human_hands_the_conversation_over(
     agent = shop_agent.agent
     offer = agent.ask("Do you sell bicycles?")
     assert offer.handoff_offered and not offer.answered
+    assert [q["text"] for q in offer.quick_replies] == ["Yes, connect me", "No thanks"]
     yes = agent.ask("yes please", offer.conversation_id)
     assert yes.intent["route"] == "handoff" and yes.action
     assert yes.action["tool"] == "handoff_to_human"
@@ -190,6 +191,11 @@ def test_yes_to_the_offer_of_a_human_hands_the_conversation_over(
     offer_fr = agent.ask("Vous vendez des vélos ?")
     oui = agent.ask("oui", offer_fr.conversation_id)
     assert oui.language == "fr" and oui.intent["route"] == "handoff"
+    assert yes.quick_replies == [] and oui.quick_replies == []
+    again = agent.ask("Vous vendez des vélos ?")
+    button = again.quick_replies[0]["text"]
+    assert button == prompts.text("offer_yes", "fr")
+    assert agent.ask(button, again.conversation_id).intent["route"] == "handoff"
 
 
 def test_no_to_an_offer_or_to_anything_else_is_understood(shop_agent: ShopAgent) -> None:

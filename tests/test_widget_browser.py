@@ -184,3 +184,33 @@ def test_french_ui_and_talking_to_a_human(page: Any, base_url: str) -> None:
     shot(page, "7-handoff-fr")
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_suggested_answers_pick_an_order_and_accept_a_human(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/")
+    page.locator("#demo-customer").select_option("cus_001")
+    page.wait_for_function("() => window.SupportGraphWidget.widget.userId === 'cus_001'")
+    open_widget(page)
+    page.locator("#sg-input").fill("where is my order?")
+    page.keyboard.press("Enter")
+    choices = page.get_by_role("group", name="Suggested answers")
+    expect(choices).to_be_visible()
+    first = choices.get_by_role("button").first
+    label = first.text_content() or ""
+    number = label.split(" ")[0]
+    assert number.startswith("CL-"), label
+    shot(page, "7-order-choices")
+    first.click()
+    expect(page.locator(".msg.customer .text").last).to_have_text(number)
+    expect(page.locator(".msg.assistant .text").last).to_contain_text(f"Order {number} is")
+    expect(choices).to_have_count(0)  # answered: the buttons go
+
+    page.locator("#sg-input").fill("Do you sell bicycles?")
+    page.keyboard.press("Enter")
+    offer = page.get_by_role("group", name="Suggested answers")
+    expect(offer.get_by_role("button", name="No thanks")).to_be_visible()
+    offer.get_by_role("button", name="Yes, connect me").click()
+    expect(page.locator(".msg.customer .text").last).to_have_text("Yes, connect me")
+    expect(page.locator(".msg.assistant .text").last).to_contain_text(
+        "passing your conversation to a member of our support team")
+    shot(page, "8-handoff-accepted")

@@ -27,6 +27,7 @@
       human: "Talk to a human", humanText: "I want to talk to a human",
       handoff: "A member of our team will take over this conversation and reply here.",
       confirm: "Confirm", decline: "Decline", yes: "yes", no: "no", sources: "Sources",
+      suggestions: "Suggested answers",
       welcome: "Hello! Ask me about orders, deliveries, returns, refunds or payments.",
       you: "You", bot: "Assistant", agent: "Support team", typing: "The assistant is typing…",
       sending: "Sending…", retrying: "Not sent yet: retrying in {s} s…",
@@ -41,6 +42,7 @@
       human: "Parler à un humain", humanText: "Je veux parler à un humain",
       handoff: "Un membre de notre équipe va prendre le relais et vous répondra ici.",
       confirm: "Confirmer", decline: "Refuser", yes: "oui", no: "non", sources: "Sources",
+      suggestions: "Réponses suggérées",
       welcome: "Bonjour ! Posez-moi vos questions sur les commandes, livraisons, retours, " +
                "remboursements ou paiements.",
       you: "Vous", bot: "Assistant", agent: "Équipe support", typing: "L'assistant écrit…",
@@ -164,6 +166,9 @@
     "background:#fff;color:var(--sg-accent)}",
     ".choices button.yes{background:var(--sg-accent);color:#fff}",
     ".choices button:disabled{opacity:.5;cursor:default}",
+    ".quick-replies{flex-wrap:wrap}",
+    ".quick-replies button{border-radius:14px;padding:5px 12px;text-align:left;",
+    "font-size:14px;max-width:100%}",
     ".meta button{background:none;border:0;color:inherit;text-decoration:underline;padding:0;",
     "margin-left:6px;font-size:12px}",
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e6e3dc;background:#fff}",
@@ -336,7 +341,8 @@
     var items = this.state.messages.map(function (m, i) {
       var last = i === lastIndex;
       var sig = m.streaming ? "streaming" : JSON.stringify(
-        [m.role, m.text, m.citations, m.awaiting && last, m.pending, m.retryIn, m.error]);
+        [m.role, m.text, m.citations, m.awaiting && last, last ? m.quick : null, m.pending,
+         m.retryIn, m.error]);
       return { key: m.id, sig: sig, build: function () { return self.renderMessage(m, last); } };
     });
     if (!items.length) {
@@ -434,6 +440,20 @@
       no.addEventListener("click", function () { answer(false); });
       node.appendChild(el("div", { class: "choices", role: "group" }, [yes, no]));
     }
+    if (!m.awaiting && last && m.quick && m.quick.length) {
+      // Suggested answers (yes / no to a human, the orders to choose from): a click sends
+      // the text as the customer's message, like typing it.
+      var buttons = m.quick.map(function (q) {
+        var b = el("button", { type: "button", class: "quick", text: q.label });
+        b.addEventListener("click", function () {
+          self.enqueue({ kind: "message", text: q.text });
+          self.nodes.input.focus();
+        });
+        return b;
+      });
+      node.appendChild(el("div", { class: "choices quick-replies", role: "group",
+                                   "aria-label": t.suggestions }, buttons));
+    }
     if (m.pending) {
       var meta = el("span", { class: "meta", text: m.retryIn ?
         fmt(t.retrying, { s: Math.ceil(m.retryIn / 1000) }) : t.sending });
@@ -467,7 +487,7 @@
   /** Queue an item (saved, so a reload or a network blip does not lose it) and send. */
   Widget.prototype.enqueue = function (item) {
     item.id = uid();
-    this.state.messages.forEach(function (m) { m.awaiting = false; });
+    this.state.messages.forEach(function (m) { m.awaiting = false; m.quick = null; });
     this.state.messages.push({ id: item.id, role: "customer", text: item.text,
                                pending: true });
     this.state.outbox.push(item);
@@ -612,6 +632,7 @@
     m.text = reply.reply;
     m.citations = reply.citations || [];
     m.awaiting = !!reply.awaiting_confirmation;
+    m.quick = (reply.quick_replies || []).slice(0, 6);
     if (reply.action && reply.action.status === "pending_approval") {
       this.state.waitingApproval = true;
     }
@@ -694,8 +715,9 @@
     var known = old.filter(function (m) { return !m.pending && !m.error; });
     if (messages.length > known.length) this.state.waitingApproval = false;  // news came
     var lastOld = known[known.length - 1];
-    if (awaiting && last && lastOld && last.role === "assistant" && last.text === lastOld.text) {
-      last.awaiting = true;
+    if (last && lastOld && last.role === "assistant" && last.text === lastOld.text) {
+      last.awaiting = awaiting;
+      last.quick = lastOld.quick || null;
     }
     this.state.messages = messages.concat(queued);
     this.save();
