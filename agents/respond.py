@@ -453,7 +453,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     if asked == "handoff":
         quick = [{"label": prompts.text(key, language), "text": prompts.text(key, language)}
                  for key in ("offer_yes", "offer_no")]
-    elif (intent.get("missing_slots") or [None])[0] == "order_number" and not quick:
+    elif intent.get("missing_slots", [])[:1] == ["order_number"] and not quick:
         quick = [{"label": _order_label(o), "text": o["order_number"]}
                  for o in (state.get("pending") or {}).get("orders") or []]
     update: dict[str, Any] = {

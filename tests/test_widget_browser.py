@@ -78,6 +78,14 @@ def open_widget(page: Any) -> None:
     expect(page.locator("#sg-input")).to_be_focused()
 
 
+def signed_in(page: Any, base_url: str, customer: str) -> None:
+    """The demo page, signed in as `customer` (the page signs the widget's identity)."""
+    page.goto(f"{base_url}/")
+    page.locator("#demo-customer").select_option(customer)
+    page.wait_for_function(f"() => window.SupportGraphWidget.widget.userId === '{customer}'")
+    open_widget(page)
+
+
 def test_a_question_streams_in_with_a_citation_that_opens_the_article(page: Any,
                                                                       base_url: str) -> None:
     page.goto(f"{base_url}/")
@@ -123,10 +131,7 @@ def test_a_question_streams_in_with_a_citation_that_opens_the_article(page: Any,
 
 def test_a_signed_in_customer_confirms_a_refund_and_finds_it_after_a_reload(
         page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/")
-    page.locator("#demo-customer").select_option("cus_001")
-    page.wait_for_function("() => window.SupportGraphWidget.widget.userId === 'cus_001'")
-    open_widget(page)
+    signed_in(page, base_url, "cus_001")
     page.locator("#sg-input").fill("I want a refund for order CL-100101")
     page.keyboard.press("Enter")
     confirm = page.get_by_role("button", name="Confirm")
@@ -187,10 +192,7 @@ def test_french_ui_and_talking_to_a_human(page: Any, base_url: str) -> None:
 
 
 def test_suggested_answers_pick_an_order_and_accept_a_human(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/")
-    page.locator("#demo-customer").select_option("cus_001")
-    page.wait_for_function("() => window.SupportGraphWidget.widget.userId === 'cus_001'")
-    open_widget(page)
+    signed_in(page, base_url, "cus_001")
     page.locator("#sg-input").fill("where is my order?")
     page.keyboard.press("Enter")
     choices = page.get_by_role("group", name="Suggested answers")
