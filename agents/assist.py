@@ -16,9 +16,15 @@ from agents import prompts
 from agents.act import args_from_slots
 from agents.action_texts import REFUSALS
 from agents.configuration import AgentContext
-from agents.intent import OUT_OF_SCOPE, classify, missing_slots
+from agents.intent import (
+    OUT_OF_SCOPE,
+    answers_yes_or_no,
+    classify,
+    classify_by_patterns,
+    missing_slots,
+)
 from agents.respond import compose_extractive
-from agents.retrieve import confident_passages, search_preferring_language
+from agents.retrieve import confident_passages, is_follow_up, search_preferring_language
 from agents.slots import extract_slots, match_item
 from knowledge.language import detect_language
 from tools.actions import ActionRequest, Identity
@@ -81,13 +87,27 @@ def _proposed_action(ctx: AgentContext, intent: dict[str, Any], slots: dict[str,
             "needs_approval": decision.needs_approval, "executed": False}
 
 
+def _open_question(customer_texts: list[str]) -> str:
+    """What the customer is waiting on: the last message that says something ("yes
+    please" to the offer of a human, "thanks" or "hello" do not), with the one before it
+    when it is a follow-up ("and on Sunday?")."""
+    said = [t for t in customer_texts
+            if classify_by_patterns(t)["label"] == "question" and not answers_yes_or_no(t)]
+    if not said:
+        return customer_texts[-1] if customer_texts else ""
+    language = detect_language(said[-1], ("en", "fr"))
+    if len(said) > 1 and is_follow_up(said[-1], language):
+        return f"{said[-2]} {said[-1]}"
+    return said[-1]
+
+
 def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
             customer_id: str | None = None, conversation_id: str = "assist",
             today: date | None = None) -> AssistResult:
     """Suggestions for the human agent; `messages` are {"role": customer|assistant|agent,
     "text"} oldest first."""
     customer_texts = [m["text"] for m in messages if m["role"] == "customer"]
-    question = customer_texts[-1] if customer_texts else ""
+    question = _open_question(customer_texts)
     language = detect_language(question or " ", ctx.bot.languages, ctx.bot.default_language)
     slots: dict[str, Any] = {}
     for text in customer_texts:

@@ -74,6 +74,11 @@ _OK_THANKS = re.compile(r"^\W*(?:ok|okay|ok[eé])\W+(?:thanks|thank you|merci)\W
 `is_no`, which read the answer to a confirmation, "cancel my order" is not a no here."""
 
 
+def answers_yes_or_no(text: str) -> bool:
+    """The whole message is a yes or a no ("yes please", "non merci")."""
+    return bool(_SHORT_YES.match(text) or _SHORT_NO.match(text))
+
+
 def answer_to_last_reply(ctx: AgentContext, state: TurnState, text: str) -> IntentResult | None:
     """A short "yes" / "no" read against what the bot's last reply asked (`asked`):
     "Would you like me to connect you with a member of our team?" -> yes hands over;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -12,12 +13,41 @@ from agents.guard import last_customer_text
 from agents.state import TurnState
 from knowledge.screening import screen_passages
 from knowledge.search import Passage
+from knowledge.sparse import tokenize
 from knowledge.spelling import correct, vocabulary
 from knowledge.store import SearchFilter
 
 PASSAGE_MARGIN = 0.12
+_CONNECTOR = re.compile(r"^\W*(and|also|but|what about|how about|same for|et|mais|aussi|"
+                        r"et pour|et si|pareil pour|même chose pour)\b", re.IGNORECASE)
+_GENERIC = frozenset("work works worked happen need mean take long much many cost costs "
+                     "ok okay still instead then else marche fonctionne faire fait "
+                     "combien temps quoi fais prend comment".split())
 ARTICLE_CHUNKS = 12
 """The most chunks read from one article (the demo's help-centre articles have 3 to 8)."""
+
+
+def previous_customer_text(state: TurnState) -> str:
+    """The customer's message before the latest one in this conversation ("" if none)."""
+    texts = [m.text if isinstance(m.text, str) else str(m.content)
+             for m in state.get("messages", []) if m.type == "human"]
+    return texts[-2] if len(texts) > 1 else ""
+
+
+_GENERIC_STEMS = frozenset(stem for language in ("en", "fr") for word in _GENERIC
+                           for stem in tokenize(word, language))
+
+
+def is_follow_up(text: str, language: str) -> bool:
+    """A message that leans on the one before it: it starts like a continuation ("and on
+    Sunday?", "et pour la Belgique ?") or names nothing of its own ("what should I do?",
+    "it didn't work", "how long does that take?"); at most 8 words either way. "What is
+    the boiling point of mercury?" names its own topic and is searched alone."""
+    if len(re.findall(r"[^\W\d_]+", text)) > 8:
+        return False
+    if _CONNECTOR.match(text):
+        return True
+    return sum(1 for token in tokenize(text, language) if token not in _GENERIC_STEMS) <= 1
 
 
 def confident_passages(passages: list[dict[str, Any]], min_confidence: float,
@@ -95,6 +125,14 @@ def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         again, better = search_preferring_language(ctx, corrected, language)
         if better > confidence:
             passages, confidence, query = again, better, corrected
+    # A short follow-up ("and on Sunday?", "what should I do?") leans on the question
+    # before it: searched alone it finds nothing, so it is searched with that question.
+    earlier = previous_customer_text(state)
+    if confidence < ctx.min_confidence and earlier and is_follow_up(query, language):
+        joined = f"{earlier} {query}"
+        again, better = search_preferring_language(ctx, joined, language)
+        if better >= ctx.min_confidence:
+            passages, confidence, query = again, better, joined
     # Indirect injection: instructions planted in documents are data, never seen as orders.
     screened = screen_passages(passages)
     if len(screened) != len(passages):

@@ -213,3 +213,24 @@ def test_with_a_chat_model_a_handoff_question_gets_its_answer_then_the_handover(
     assert result.reply.endswith(prompts.text("handoff_after_answer", "en"))
     assert result.citations and result.handoff_offered
     assert len(model.seen) == 1  # the answer; the classifier chose the intent alone
+
+
+@pytest.mark.parametrize(("first", "follow_up", "article"), [
+    ("my package arrived damaged", "what should I do?", "damaged-items"),
+    ("when is your chat open?", "and on sunday?", "contact-support")])
+def test_a_short_follow_up_is_answered_with_the_question_before_it(
+        demo_runtime: SupportRuntime, first: str, follow_up: str, article: str) -> None:
+    alone = demo_runtime.agent.ask(follow_up)
+    assert not alone.answered
+    opened = demo_runtime.agent.ask(first)
+    result = demo_runtime.agent.ask(follow_up, opened.conversation_id)
+    assert result.answered and result.citations
+    assert any(c["doc_id"].endswith(article) for c in result.citations), result.citations
+
+
+def test_a_new_topic_after_an_answer_is_not_joined_to_it(demo_runtime: SupportRuntime) -> None:
+    opened = demo_runtime.agent.ask("how long do refunds take?")
+    assert opened.answered
+    result = demo_runtime.agent.ask("What is the boiling point of mercury?",
+                                    opened.conversation_id)
+    assert not result.answered and result.citations == []

@@ -71,3 +71,20 @@ def test_the_endpoint_needs_staff_credentials_and_a_valid_body(assist_url: str) 
     missing = httpx.post(f"{assist_url}/v1/assist/suggest", headers=auth, timeout=30,
                          json={"conversation_id": "nosuchconversation"})
     assert missing.status_code == 404
+
+
+def test_suggestions_answer_what_the_customer_asked_not_their_last_yes(
+        demo_runtime: SupportRuntime) -> None:
+    messages = [
+        {"role": "customer", "text": "When is your chat open?"},
+        {"role": "assistant", "text": "Chat is open 7 days a week, from 8:00 to 22:00 CET."},
+        {"role": "customer", "text": "and the phone line on Saturdays?"},
+        {"role": "assistant", "text": "Would you like me to connect you with a member of our "
+                                      "team?"},
+        {"role": "customer", "text": "yes please"},
+    ]
+    result = suggest(demo_runtime.agent.context, messages)
+    cited = [s for s in result.suggestions if s.citations]
+    assert cited, result.suggestions
+    assert any(c["doc_id"].endswith("contact-support") for s in cited for c in s.citations)
+    assert any("Monday to Friday" in s.text for s in cited)
