@@ -252,7 +252,7 @@ def confirmation(tool: str, summary: dict[str, Any], language: str) -> str:
               address=_address(summary.get("destination")))
 
 
-def _status_reply(result: dict[str, Any], language: str) -> str:
+def status_reply(result: dict[str, Any], language: str) -> str:
     order = result.get("order", result)
     status = STATUS_NAMES.get(language, STATUS_NAMES["en"]).get(order.get("status", ""),
                                                                 order.get("status", ""))
@@ -312,7 +312,7 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
         return _t(REFUSALS, code if code in REFUSALS else "invalid_arguments", language,
                   window=details.get("window_days", 30), cap=cap_text)
     if tool == "get_order_status":
-        return _status_reply(result, language)
+        return status_reply(result, language)
     if tool == "list_recent_orders":
         return _orders_reply(result, language)
     if action.get("replayed") and tool in {"refund_order", "cancel_order",

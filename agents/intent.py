@@ -268,6 +268,11 @@ def missing_slots(ctx: AgentContext, label: str, route: str, slots: dict[str, An
     return [slot for slot in _required_slots(ctx, label, route) if slot not in slots]
 
 
+def _shows_order(ctx: AgentContext, label: str) -> bool:
+    spec = next((s for s in ctx.bot.intents if s.name == label), None)
+    return spec is not None and spec.shows_order and spec.route == "answer"
+
+
 def _required_slots(ctx: AgentContext, label: str, route: str) -> list[str]:
     if not route.startswith("action:"):
         return []
@@ -331,14 +336,22 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
     slots |= found
     focus = found.get("order_number") or state.get("order_in_focus")
-    if focus and "order_number" not in slots and \
-            "order_number" in _required_slots(ctx, result["label"], result["route"]):
+    if focus and "order_number" not in slots and (
+            "order_number" in _required_slots(ctx, result["label"], result["route"])
+            or _shows_order(ctx, result["label"])):
         # "Where is CL-100029?" ... "and when will it arrive?": the follow-up is about the
         # order just named. The reply names it, and a side effect still needs a yes.
         slots["order_number"] = focus
     missing = missing_slots(ctx, result["label"], result["route"], slots) \
         if ctx.chat_model is None else []
     customer = state.get("customer_id")
+    if _shows_order(ctx, result["label"]) and "order_number" not in slots and customer and \
+            ctx.actions is not None:
+        # "My parcel still hasn't arrived": the only order on its way, never a question.
+        picked, _ = pick_order(text, "get_order_status",
+                               ctx.actions.backend.list_orders(customer, 10), aliases)
+        if picked:
+            slots["order_number"] = focus = picked
     if "order_number" in missing and customer and ctx.actions is not None and \
             not pending_orders:
         tool = result["route"].removeprefix("action:")

@@ -101,6 +101,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_date": "On what date did it happen?",
         "ask_generic": "Could you tell me the {slot}?",
         "not_understood": "Sorry, I didn't catch that.",
+        "offer_human": "Would you like me to connect you with a member of our support team?",
         "offer_yes": "Yes, connect me",
         "offer_no": "No thanks",
         "unsafe_reply": (
@@ -175,6 +176,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_date": "À quelle date cela s'est-il produit ?",
         "ask_generic": "Pouvez-vous m'indiquer : {slot} ?",
         "not_understood": "Désolé, je n'ai pas bien compris.",
+        "offer_human": "Souhaitez-vous que je vous mette en relation avec un membre de notre "
+                       "équipe ?",
         "offer_yes": "Oui, s'il vous plaît",
         "offer_no": "Non merci",
         "unsafe_reply": (

@@ -19,7 +19,8 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents import prompts
-from agents.action_texts import outcome_reply, which_order
+from agents.act import identity_of
+from agents.action_texts import outcome_reply, status_reply, which_order
 from agents.answerability import STEP_NUMBER, answer_types, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
@@ -372,6 +373,27 @@ def _answer(ctx: AgentContext, state: TurnState,
     return reply, citations, "offline"
 
 
+def _order_status(ctx: AgentContext, state: TurnState, language: str
+                  ) -> tuple[str, dict[str, Any]] | None:
+    """The status of the conversation's order, for an intent that `shows_order` ("my
+    parcel still hasn't arrived"), when the customer may see it; None otherwise."""
+    intent = state.get("intent", {})
+    spec = next((s for s in ctx.bot.intents if s.name == intent.get("label")), None)
+    number = intent.get("slots", {}).get("order_number")
+    if spec is None or not spec.shows_order or not number or ctx.actions is None:
+        return None
+    identity = identity_of(state)
+    if not identity.verified and number.upper() not in identity.verified_orders:
+        return None
+    found = ctx.actions.get_order_status(number, identity, str(state.get("conversation_id")
+                                                               or ""))
+    if not found.get("found"):
+        return None
+    record = {"tool": "get_order_status", "status": "executed", "code": "ok",
+              "args": {"order_number": number}, "result": found}
+    return status_reply(found, language), record
+
+
 def _order_label(order: dict[str, Any]) -> str:
     """"CL-100118 · Kettle charcoal barbecue 57 cm +1": a button, not the whole order."""
     items = list(order.get("items") or [])
@@ -449,6 +471,9 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             follow = _ask_for_slot(state, language)
             reply = f"{reply}\n\n{follow}" if citations else follow
         handoff = not citations and not missing
+        if shown := _order_status(ctx, state, language):
+            status, action_record = shown
+            reply = f"{status}\n\n{reply if citations else prompts.text('offer_human', language)}"
         asked = "handoff" if handoff else None
     if asked == "handoff":
         quick = [{"label": prompts.text(key, language), "text": prompts.text(key, language)}

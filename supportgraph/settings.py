@@ -36,6 +36,10 @@ class IntentSpec(BaseModel):
     required_slots: list[str] = Field(default_factory=list)
     titles: dict[str, str] = Field(default_factory=dict, description="Short customer-facing "
                                    "name per language, used in clarifying questions.")
+    shows_order: bool = Field(default=False, description="For an `answer` intent about the "
+                              "customer's own order (a late or lost parcel): when the "
+                              "conversation knows the order and the customer may see it "
+                              "(signed in, or proven by email), its status comes first.")
 
     def title(self, language: str) -> str:
         return self.titles.get(language) or self.titles.get("en") or self.name.replace("_", " ")

@@ -260,3 +260,24 @@ def test_an_answer_that_gives_no_order_is_asked_again_and_can_be_dropped(
     assert dropped.reply == prompts.text("anything_else", "en") and dropped.action is None
     later = agent.ask("CL-100101", first.conversation_id)
     assert later.intent["source"] != "pending" and not later.awaiting_confirmation
+
+
+def test_a_late_parcel_report_shows_the_order_status_to_its_owner_only(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    with Session(shop_agent.engine) as session:
+        orders = session.exec(select(Order).join(Customer).where(
+            Customer.external_id == "cus_003")).all()
+    (open_order,) = [o.number for o in orders if o.status in {"pending", "paid", "shipped"}]
+    signed_in = agent.ask("je n'ai toujours pas reçu ma commande", customer_id="cus_003")
+    assert signed_in.intent["label"] == "delivery_problem"
+    assert signed_in.reply.startswith(f"La commande {open_order} est ")
+    assert signed_in.action and signed_in.action["tool"] == "get_order_status"
+    # A guest who only names the order sees the help centre, not the order.
+    guest = agent.ask("my parcel CL-100117 hasn't moved in 10 days")
+    assert guest.intent["label"] == "delivery_problem" and guest.action is None
+    assert "CL-100117 is" not in guest.reply and guest.citations
+    # Once the guest proved it with the email, the same report shows its status.
+    agent.ask("where is it? my email is thomas.bernard@example.fr", guest.conversation_id)
+    proven = agent.ask("tracking hasn't updated for a week", guest.conversation_id)
+    assert proven.reply.startswith("Order CL-100117 is on its way")
