@@ -288,8 +288,9 @@ def which_order(offered: list[dict[str, Any]], language: str) -> str:
         items = list(order.get("items") or [])
         shown = ", ".join(items[:2]) + (", …" if len(items) > 2 else "")
         day = _day(order.get("created_at"), language)
+        colon = " : " if language == "fr" else ": "
         lines.append(f"{n}. {order['order_number']}" + (f", {day}" if day else "") +
-                     f": {shown} ({names.get(order.get('status', ''), order.get('status'))})")
+                     f"{colon}{shown} ({names.get(order.get('status', ''), order.get('status'))})")
     return _t(TEXTS, "which_order", language, lines="\n".join(lines))
 
 

@@ -87,7 +87,7 @@ def _proposed_action(ctx: AgentContext, intent: dict[str, Any], slots: dict[str,
             "needs_approval": decision.needs_approval, "executed": False}
 
 
-def _open_question(customer_texts: list[str]) -> str:
+def _open_question(customer_texts: list[str], languages: list[str]) -> str:
     """What the customer is waiting on: the last message that says something ("yes
     please" to the offer of a human, "thanks" or "hello" do not), with the one before it
     when it is a follow-up ("and on Sunday?")."""
@@ -95,7 +95,7 @@ def _open_question(customer_texts: list[str]) -> str:
             if classify_by_patterns(t)["label"] == "question" and not answers_yes_or_no(t)]
     if not said:
         return customer_texts[-1] if customer_texts else ""
-    language = detect_language(said[-1], ("en", "fr"))
+    language = detect_language(said[-1], languages)
     if len(said) > 1 and is_follow_up(said[-1], language):
         return f"{said[-2]} {said[-1]}"
     return said[-1]
@@ -107,7 +107,7 @@ def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
     """Suggestions for the human agent; `messages` are {"role": customer|assistant|agent,
     "text"} oldest first."""
     customer_texts = [m["text"] for m in messages if m["role"] == "customer"]
-    question = _open_question(customer_texts)
+    question = _open_question(customer_texts, ctx.bot.languages)
     language = detect_language(question or " ", ctx.bot.languages, ctx.bot.default_language)
     slots: dict[str, Any] = {}
     for text in customer_texts:

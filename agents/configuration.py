@@ -55,7 +55,7 @@ class AgentContext:
     order_items: Callable[[str | None, Sequence[str]], Mapping[str, str]] = \
         lambda _customer, _orders: {}
     """Names (in any language) of the items of the customer's orders and of the given
-    order numbers -> the shop's item name."""
+    order numbers (only orders the customer may see) -> the shop's item name."""
     today: Callable[[], date] = date.today
 
     def record_text(self, text: str) -> str:

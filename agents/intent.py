@@ -53,6 +53,9 @@ _YES = re.compile(r"^\W*(yes|yep|yeah|y|ok|okay|sure|confirm|go ahead|please do|
                   re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|nope|n|cancel|stop|don't|do not|non|annule[rz]?|pas maintenant)\b",
                  re.IGNORECASE)
+"""The answer to a confirmation ("Shall I go ahead?"): "cancel" and "stop" are a no."""
+
+
 def is_yes(text: str) -> bool:
     return bool(_YES.search(text)) and not _NO.search(text)
 
@@ -69,9 +72,10 @@ _SHORT_YES = re.compile(r"^\W*(?:yes|yep|yeah|yup|sure|ok|okay|please do|go ahea
 _SHORT_NO = re.compile(r"^\W*(?:no|nope|nah|non|not now|no need|pas maintenant|pas besoin|"
                        r"nothing else|that's all|c'est tout|rien d'autre)" + _POLITE,
                        re.IGNORECASE)
-_OK_THANKS = re.compile(r"^\W*(?:ok|okay|ok[eé])\W+(?:thanks|thank you|merci)\W*$", re.IGNORECASE)
 """A whole message that only says yes or no (and please / thanks): unlike `is_yes` /
 `is_no`, which read the answer to a confirmation, "cancel my order" is not a no here."""
+_OK_THANKS = re.compile(r"^\W*(?:ok|okay|ok[eé])\W+(?:thanks|thank you|merci)\W*$", re.IGNORECASE)
+""""ok thanks" closes a topic more often than it accepts an offer: the classifier reads it."""
 
 
 def answers_yes_or_no(text: str) -> bool:
@@ -284,9 +288,14 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     text = last_customer_text(state)
     found = extract_slots(text, ctx.slot_config, today=ctx.today())
+    # Items are matched against the customer's own orders and those the conversation
+    # proved by email, never an order merely named: the matched item shows in the turn's
+    # slots, and would tell a guest what someone else's order holds.
+    proven = {n.upper() for n in state.get("verified_orders", [])}
     named = found.get("order_numbers") or [found.get("order_number") or
                                            state.get("order_in_focus")]
-    aliases = ctx.order_items(state.get("customer_id"), [n for n in named if n])
+    aliases = ctx.order_items(state.get("customer_id"),
+                              [n for n in named if n and n.upper() in proven])
     if item := match_item(text, list(aliases)):
         found["item"] = aliases.get(item, item)
     pending: PendingTask | None = state.get("pending")

@@ -224,9 +224,10 @@ def make_action_service(settings: Settings, bot: BotConfig, engine: Engine,
 def order_item_names(actions: ActionService, bot: BotConfig
                      ) -> Callable[[str | None, Sequence[str]], dict[str, str]]:
     """The `AgentContext.order_items` lookup on `actions`' shop: names of the items of the
-    customer's recent orders and of the orders the conversation named (an anonymous
-    customer has only those), with their translations from `bot.product_names` (e.g. the
-    demo's French names), mapped to the shop's name."""
+    customer's recent orders and of the given orders (the intent agent passes those the
+    conversation proved by email; an anonymous customer has only those), with their
+    translations from `bot.product_names` (e.g. the demo's French names), mapped to the
+    shop's name."""
 
     def names(customer_id: str | None, order_numbers: Sequence[str] = ()) -> dict[str, str]:
         found: dict[str, str] = {}

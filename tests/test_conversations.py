@@ -281,3 +281,10 @@ def test_a_late_parcel_report_shows_the_order_status_to_its_owner_only(
     agent.ask("where is it? my email is thomas.bernard@example.fr", guest.conversation_id)
     proven = agent.ask("tracking hasn't updated for a week", guest.conversation_id)
     assert proven.reply.startswith("Order CL-100117 is on its way")
+
+
+def test_a_guest_learns_nothing_of_an_order_it_only_named(shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("refund the duvet cover from order CL-100101 please")
+    assert result.intent["missing_slots"] == ["email"]
+    assert "item" not in result.intent["slots"]
+    assert "Linen" not in result.reply and "duvet" not in str(result.intent).lower()
