@@ -41,6 +41,14 @@ class IntentSpec(BaseModel):
                               "conversation knows the order and the customer may see it "
                               "(signed in, or proven by email), its status comes first.")
 
+    @field_validator("shows_order")
+    @classmethod
+    def _only_for_answers(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("route", "answer") != "answer":
+            raise ValueError("only an intent with route 'answer' can show the order "
+                             "(an action intent already reports on it)")
+        return value
+
     def title(self, language: str) -> str:
         return self.titles.get(language) or self.titles.get("en") or self.name.replace("_", " ")
 

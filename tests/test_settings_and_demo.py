@@ -39,6 +39,13 @@ def test_the_bot_config_yaml_is_loaded_and_validated(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: invalid YAML"):
         BotConfig.from_yaml(bad)
+    action = tmp_path / "action.yaml"
+    action.write_text("intents:\n  - name: cancel\n    description: Cancel an order\n"
+                      "    route: 'action:cancel_order'\n    examples: [cancel it]\n"
+                      "    shows_order: true\n")
+    with pytest.raises(ConfigError, match=r"action\.yaml: field 'intents\.0\.shows_order': "
+                                          r".*only an intent with route 'answer'"):
+        BotConfig.from_yaml(action)
 
 
 def test_the_demo_prepares_itself_once(demo_runtime: SupportRuntime,
