@@ -27,6 +27,7 @@ from agents.guard import last_customer_text
 from agents.intent import is_yes, missing_slots
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
+from agents.slots import match_item
 from agents.state import PendingTask, TurnState
 from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
@@ -112,12 +113,18 @@ def args_from_slots(ctx: AgentContext, tool: str, slots: dict[str, Any], text: s
     return args
 
 
+def request_text(state: TurnState) -> str:
+    """The message that made the request, not the turn that answered "which order?" or
+    "what email address?" (which would make an email address the refund's reason)."""
+    return state.get("request_text") or last_customer_text(state)
+
+
 def offline_request(ctx: AgentContext, state: TurnState, conversation_id: str
                     ) -> ActionRequest | None:
     """The tool call implied by the intent and its slots."""
     intent = state.get("intent", {})
     tool = intent.get("route", "").removeprefix("action:")
-    args = args_from_slots(ctx, tool, intent.get("slots", {}), last_customer_text(state))
+    args = args_from_slots(ctx, tool, intent.get("slots", {}), request_text(state))
     if args is None:
         return None
     return ActionRequest(tool=tool, args=args, conversation_id=conversation_id,
@@ -224,6 +231,13 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             request = replace(request, identity=replace(identity,
                                                         verified_orders=frozenset(verified)))
             update["verified_orders"] = verified
+            if request.tool == "refund_order" and not request.args.get("item_names"):
+                # "Refund the duvet cover from CL-100101": the item could not be matched
+                # while the order was unproven (agents/intent.py), now it can.
+                aliases = ctx.order_items(None, [number])
+                if item := match_item(request_text(state), list(aliases)):
+                    request = replace(request, args=request.args |
+                                      {"item_names": [aliases.get(item, item)]})
     preview = ctx.actions.preview(request)
     record = _record(request, preview) | {"proposed": len(requests)}
     if request.tool not in SIDE_EFFECT_TOOLS or not preview.decision.allowed:

@@ -277,6 +277,25 @@ def _shows_order(ctx: AgentContext, label: str) -> bool:
     return spec is not None and spec.shows_order and spec.route == "answer"
 
 
+def _offer_status(ctx: AgentContext, state: TurnState, result: IntentResult
+                  ) -> PendingTask | None:
+    """For a guest whose parcel hasn't come (an intent that `shows_order`): the order
+    status request to offer after the help centre's answer, waiting for the email address
+    that proves the order named, or for the order number first. The answer to it runs the
+    bot's order status action, which checks the email (agents/act.py)."""
+    if state.get("customer_id") or ctx.actions is None or \
+            not _shows_order(ctx, result["label"]):
+        return None
+    status = next((s for s in ctx.bot.intents if s.route == "action:get_order_status"), None)
+    number = result.get("slots", {}).get("order_number")
+    if status is None or (number and number.upper() in
+                          {n.upper() for n in state.get("verified_orders", [])}):
+        return None
+    return PendingTask(intent=status.name, route=status.route,
+                       slots={"order_number": number} if number else {},
+                       missing=["email"] if number else ["order_number"])
+
+
 def _required_slots(ctx: AgentContext, label: str, route: str) -> list[str]:
     if not route.startswith("action:"):
         return []
@@ -340,7 +359,7 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         options = None if is_question(text) else _ambiguous(ctx, result)
         if options is not None:
             result |= {"route": "clarify", "slots": found}
-            return {"intent": result,
+            return {"intent": result, "request_text": text,
                     "pending": PendingTask(options=options, slots=found, intent="", route="")}
 
     slots |= found
@@ -372,12 +391,17 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         pending_orders = [choice(order) for order in offered] if not picked else []
     result |= {"slots": slots, "missing_slots": missing}
     new_pending: PendingTask | None = None
+    if offer := _offer_status(ctx, state, result):
+        result["missing_slots"], new_pending = list(offer["missing"]), offer
     if missing:
         new_pending = PendingTask(intent=result["label"], route=result["route"], slots=slots,
                                   missing=missing)
         if "order_number" in missing and pending_orders:
             new_pending["orders"] = pending_orders
-    return {"intent": result, "pending": new_pending, "order_in_focus": focus or None}
+    continued = result.get("source") in {"clarification", "pending", "pending_retry"}
+    request_text = (state.get("request_text") or text) if continued else text
+    return {"intent": result, "pending": new_pending, "order_in_focus": focus or None,
+            "request_text": request_text}
 
 
 def route_after_intent(state: TurnState) -> str:

@@ -46,6 +46,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "I'm sorry, I couldn't find an answer to that in our help centre. "
             "Would you like me to connect you with a member of our support team?"
         ),
+        "no_answer": "I'm sorry, I couldn't find an answer to that in our help centre.",
         "other_language": "(This information comes from an article in another language.)",
         "greeting": "Hello! I'm the virtual assistant of {company}. How can I help you today?",
         "thanks": "You're welcome! Is there anything else I can help you with?",
@@ -96,6 +97,10 @@ TEXTS: dict[str, dict[str, str]] = {
                             "and is in your confirmation email.",
         "ask_address": "What is the new delivery address (street, postcode and city)?",
         "ask_email": "What email address did you use for the order?",
+        "check_email": "If you tell me the email address you used for order {order}, "
+                             "I can check where it is.",
+        "check_order_number": "If you give me your order number (it looks like CL-123456), I "
+                              "can check where your order is.",
         "ask_item": "Which item is it about?",
         "ask_amount": "What amount is it about?",
         "ask_date": "On what date did it happen?",
@@ -116,6 +121,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "Je suis désolé, je n'ai pas trouvé de réponse à cette question dans notre centre "
             "d'aide. Souhaitez-vous que je vous mette en relation avec un membre de notre équipe ?"
         ),
+        "no_answer": "Je suis désolé, je n'ai pas trouvé de réponse à cette question dans "
+                     "notre centre d'aide.",
         "other_language": "(Cette information provient d'un article dans une autre langue.)",
         "greeting": (
             "Bonjour ! Je suis l'assistant virtuel de {company}. Comment puis-je vous aider ?"
@@ -171,6 +178,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_address": "Quelle est la nouvelle adresse de livraison (rue, code postal et "
                        "ville) ?",
         "ask_email": "Quelle adresse e-mail avez-vous utilisée pour la commande ?",
+        "check_email": "Si vous m'indiquez l'adresse e-mail utilisée pour la commande "
+                             "{order}, je peux vérifier où elle en est.",
+        "check_order_number": "Si vous m'indiquez votre numéro de commande (il ressemble à "
+                              "CL-123456), je peux vérifier où elle en est.",
         "ask_item": "De quel article s'agit-il ?",
         "ask_amount": "De quel montant s'agit-il ?",
         "ask_date": "À quelle date cela s'est-il produit ?",

@@ -410,6 +410,10 @@ def _ask_for_slot(state: TurnState, language: str) -> str:
     could not be used."""
     intent = state.get("intent", {})
     slot = intent["missing_slots"][0]
+    if intent.get("route") == "answer":
+        # The offer to a guest whose parcel hasn't come (agents/intent.py: _offer_status).
+        order = intent.get("slots", {}).get("order_number", "")
+        return prompts.text(f"check_{slot}", language, order=order)
     offered = (state.get("pending") or {}).get("orders") or []
     question = which_order(offered, language) if slot == "order_number" and offered \
         else prompts.ask_for_slot(slot, language)
@@ -456,7 +460,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         titles = [_intent_title(ctx, name, language) for name in options[:2]]
         reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
         quick = [{"label": title[:1].upper() + title[1:], "text": title} for title in titles]
-    elif intent.get("missing_slots") and not state.get("passages"):
+    elif intent.get("missing_slots") and not state.get("passages") and route != "answer":
         reply = _ask_for_slot(state, language)
     elif route == "smalltalk":
         key = label if label in _SMALLTALK else "greeting"
@@ -469,7 +473,14 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         missing = intent.get("missing_slots")
         if missing:
             follow = _ask_for_slot(state, language)
-            reply = f"{reply}\n\n{follow}" if citations else follow
+            if citations:
+                reply = f"{reply}\n\n{follow}"
+            elif route == "answer":
+                # The offer to check a guest's order, after saying the help centre has
+                # nothing on it.
+                reply = f"{prompts.text('no_answer', language)} {follow}"
+            else:
+                reply = follow
         handoff = not citations and not missing
         if shown := _order_status(ctx, state, language):
             status, action_record = shown

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from agents.answerability import DEFAULT_MODEL, PassageText, passage_features
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
+from agents.slots import without_order_numbers
 from agents.state import TurnState
 from knowledge.screening import screen_passages
 from knowledge.search import Passage
@@ -113,7 +114,7 @@ def search_query(state: TurnState) -> str:
 
 def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
-    query = last_customer_text(state)
+    query = without_order_numbers(last_customer_text(state), ctx.slot_config)
     language = state.get("language") or ctx.bot.default_language
     passages, confidence = search_preferring_language(ctx, query, language)
     # A typo ("the ordr i placed") is corrected against the words of what was found, and
@@ -127,7 +128,7 @@ def retrieve(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             passages, confidence, query = again, better, corrected
     # A short follow-up ("and on Sunday?", "what should I do?") leans on the question
     # before it: searched alone it finds nothing, so it is searched with that question.
-    earlier = previous_customer_text(state)
+    earlier = without_order_numbers(previous_customer_text(state), ctx.slot_config)
     if confidence < ctx.min_confidence and earlier and is_follow_up(query, language):
         joined = f"{earlier} {query}"
         again, better = search_preferring_language(ctx, joined, language)

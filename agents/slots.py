@@ -86,6 +86,15 @@ def extract_order_numbers(text: str, config: SlotConfig) -> list[str]:
                               for m in re.finditer(config.order_number_pattern, text)))
 
 
+def without_order_numbers(text: str, config: SlotConfig) -> str:
+    """`text` with its order numbers taken out, for searching the help centre: "my order
+    CL-100117 still hasn't arrived" otherwise finds the passages that show an example
+    number ("your order number (for example CL-100123)"). A message that is nothing but
+    a number is kept whole."""
+    rest = re.sub(r"\s{2,}", " ", re.sub(config.order_number_pattern, " ", text)).strip()
+    return rest if re.search(r"[^\W\d_]{2,}", rest) else text
+
+
 def _to_decimal(raw: str) -> Decimal | None:
     raw = raw.replace("\u00a0", " ").replace("\u202f", " ").strip()
     if re.search(r"[.,]\d{1,2}$", raw):

@@ -92,6 +92,11 @@ class TurnState(TypedDict, total=False):
     abuse: AbuseTally
     intent: IntentResult
     pending: PendingTask | None
+    request_text: str
+    """The customer's message that made the request under way: the turns answering the
+    bot's questions (an order number, an email address, "the second one") keep it. An
+    action records it as its reason, and an item it names is matched once the order is
+    proven."""
     passages: list[dict[str, Any]]
     retrieval_confidence: float
     search_query: str
@@ -100,12 +105,12 @@ class TurnState(TypedDict, total=False):
     answered: bool
     handoff_offered: bool
     asked: str | None
+    """What the last reply asked the customer, for a short yes / no to answer: `handoff`
+    (shall I connect you with a person?) or `anything_else`; None otherwise."""
     quick_replies: list[dict[str, str]]
     """Answers a channel may offer as buttons: `label` shown, `text` sent as the
     customer's message (yes / no to a human, the orders to choose from, the two intents
     of a clarifying question)."""
-    """What the last reply asked the customer, for a short yes / no to answer: `handoff`
-    (shall I connect you with a person?) or `anything_else`; None otherwise."""
     responder: str
     action: dict[str, Any] | None
     pending_action: dict[str, Any] | None

@@ -288,3 +288,60 @@ def test_a_guest_learns_nothing_of_an_order_it_only_named(shop_agent: ShopAgent)
     assert result.intent["missing_slots"] == ["email"]
     assert "item" not in result.intent["slots"]
     assert "Linen" not in result.reply and "duvet" not in str(result.intent).lower()
+
+
+def test_an_item_named_before_the_guest_proved_the_order_is_refunded_alone(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("refund the duvet cover from order CL-100101 please, it arrived torn")
+    assert first.intent["missing_slots"] == ["email"]
+    proven = agent.ask("camille.martin@example.fr", first.conversation_id)
+    assert proven.awaiting_confirmation and proven.action
+    assert [n.lower() for n in proven.action["args"]["item_names"]] == [
+        "linen duvet cover 240x220"]
+    assert "pillowcases" not in proven.reply.lower()
+    # The refund's reason is the request, not the email address that answered a question.
+    assert proven.action["args"]["reason"].startswith("refund the duvet cover")
+
+
+def test_the_reason_of_an_order_picked_from_a_list_is_the_request(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("I'd like to cancel my order please, I ordered it twice by mistake",
+                      customer_id="cus_001")
+    assert first.intent["missing_slots"] == ["order_number"]
+    picked = agent.ask("CL-100118", first.conversation_id, customer_id="cus_001")
+    assert picked.awaiting_confirmation and picked.action
+    assert "twice by mistake" in picked.action["args"]["reason"]
+
+
+def test_a_guest_reporting_a_late_parcel_is_offered_its_status(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    named = agent.ask("my parcel CL-100117 hasn't moved in 10 days")
+    assert named.intent["label"] == "delivery_problem" and named.citations
+    assert named.reply.endswith(prompts.text("check_email", "en", order="CL-100117"))
+    assert named.action is None and "on its way" not in named.reply
+    wrong = agent.ask("someone@example.com", named.conversation_id)
+    assert wrong.action and wrong.action["code"] == "not_found"
+    assert "on its way" not in wrong.reply
+    # Without a number the offer asks for it first, then for the email address.
+    unnamed = agent.ask("my parcel still hasn't arrived")
+    assert unnamed.reply.endswith(prompts.text("check_order_number", "en"))
+    number = agent.ask("CL-100117", unnamed.conversation_id)
+    assert number.intent["missing_slots"] == ["email"] and number.action is None
+    status = agent.ask("thomas.bernard@example.fr", unnamed.conversation_id)
+    assert status.action and status.action["tool"] == "get_order_status"
+    assert status.reply.startswith("Order CL-100117 is on its way")
+    # A signed-in customer is never asked: their order is looked up.
+    owner = agent.ask("my parcel still hasn't arrived", customer_id="cus_002")
+    assert prompts.text("check_order_number", "en") not in owner.reply
+
+
+def test_an_order_number_does_not_steer_the_help_centre_search(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    plain = agent.ask("my order still hasn't arrived")
+    numbered = agent.ask("my order CL-100117 still hasn't arrived")
+    # Unmasked, the number drew the passages that show an example order number
+    # ("your order number (for example CL-100123)").
+    assert [p["chunk_id"] for p in numbered.passages] == [p["chunk_id"] for p in plain.passages]
+    assert "CL-1001" not in "".join(c["quote"] for c in numbered.citations)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from agents.orders import position
-from agents.slots import SlotConfig, extract_slots, match_item
+from agents.slots import SlotConfig, extract_slots, match_item, without_order_numbers
 
 TODAY = date(2026, 11, 23)
 ITEMS = ["Linen duvet cover 240x220", "Enamel cast-iron casserole 28 cm",
@@ -82,3 +82,13 @@ def test_nothing_is_invented_from_a_plain_question() -> None:
 def test_a_position_in_the_list_of_orders_shown(text: str, count: int,
                                                 index: int | None) -> None:
     assert position(text, count) == index
+
+
+def test_order_numbers_are_taken_out_of_a_search() -> None:
+    config = SlotConfig()
+    assert without_order_numbers("my order CL-100117 still hasn't arrived", config) == \
+        "my order still hasn't arrived"
+    assert without_order_numbers("CL-100117 ?", config) == "CL-100117 ?"
+    custom = SlotConfig(order_number_pattern=r"#\d{5}\b")
+    assert without_order_numbers("where is #12345 now", custom) == "where is now"
+    assert without_order_numbers("where is CL-100117 now", custom) == "where is CL-100117 now"

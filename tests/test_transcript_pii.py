@@ -161,7 +161,9 @@ def test_a_refund_proven_by_order_number_then_email_executes_with_masking_on(
                                  .where(ActionExecution.conversation_id == "pii-refund")),
                    *session.exec(select(AuditRecord.args_json)
                                  .where(AuditRecord.conversation_id == "pii-refund"))]
-    assert refunds and {r.reason for r in refunds} == {"my email is [EMAIL]"}
+    # The reason is the request, not the message that answered "what email address?".
+    assert refunds and {r.reason for r in refunds} == {
+        "I want a refund for order CL-100101, the lamp is not what I expected"}
     assert records and not [r for r in records if "camille.martin@example.fr" in r]
     assert stored_texts(runtime, "pii-refund")[2] == "my email is [EMAIL]"
 
