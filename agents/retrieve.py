@@ -81,7 +81,33 @@ def _confidences(ctx: AgentContext, query: str, passages: list[Passage]) -> list
         query, [PassageText(p.text, p.title, p.language, p.similarity or 0.0, p.section)
                 for p in passages],
         retriever.embedder, retriever.encoder, ctx.lexical_bonus, ctx.language_offsets)
-    return [DEFAULT_MODEL.probability(row) for row in features]
+    confidences = [DEFAULT_MODEL.probability(row) for row in features]
+    for i, passage in enumerate(passages):
+        # "warranty?", "moyens de paiement ?": a message that only names a topic has
+        # too few words for the model to trust (it learned that short questions match
+        # by chance), but a heading that names all of them is that topic's article.
+        terms = topic_terms(query, passage.language or "en")
+        if terms and terms <= set(tokenize(f"{passage.title} {passage.section}",
+                                           passage.language or "en")):
+            confidences[i] = max(confidences[i], ctx.min_confidence)
+    return confidences
+
+
+_QUESTION_WORDS = frozenset(stem for language in ("en", "fr") for word in (
+    "what whats which how about any info information question quel quelle quels quelles "
+    "comment combien votre vos question info infos").split()
+    for stem in tokenize(word, language))
+
+
+def topic_terms(query: str, language: str) -> set[str]:
+    """The content stems of a message that only names a topic ("what's the warranty?",
+    "moyens de paiement ?"): at most 5 words, of which 1 to 3 say something beyond a
+    question word; empty for anything else."""
+    if len(re.findall(r"[^\W\d_]+", query)) > 5:
+        return set()
+    terms = {t for t in tokenize(query, language)
+             if t not in _QUESTION_WORDS and t not in _GENERIC_STEMS}
+    return terms if len(terms) <= 3 else set()
 
 
 def _scored(ctx: AgentContext, query: str, passages: list[Passage]
