@@ -150,6 +150,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Order {order} is {status}.{details}",
         "fr": "La commande {order} est {status}.{details}",
     },
+    "contents": {
+        "en": "Items: {items}. Total: {total} {currency}{refunded}.",
+        "fr": "Articles : {items}. Total : {total} {currency}{refunded}.",
+    },
+    "refunded_part": {
+        "en": ", of which {amount} {currency} refunded",
+        "fr": ", dont {amount} {currency} remboursés",
+    },
     "orders": {
         "en": "Your recent orders:\n{lines}",
         "fr": "Vos dernières commandes :\n{lines}",
@@ -264,8 +272,25 @@ def status_reply(result: dict[str, Any], language: str) -> str:
         details = (f" {order['carrier']} : {order['tracking_number']}." if language == "fr"
                    else f" Carrier {order['carrier']}, tracking number "
                         f"{order['tracking_number']}.")
-    return _t(TEXTS, "status", language, order=order.get("order_number", ""), status=status,
-              details=details)
+    reply = _t(TEXTS, "status", language, order=order.get("order_number", ""), status=status,
+               details=details)
+    return f"{reply}\n{contents}" if (contents := _contents(order, language)) else reply
+
+
+def _contents(order: dict[str, Any], language: str) -> str:
+    """"Items: 2 × Linen napkins, Oak bowl. Total: 86.00 EUR.": which order it is, and
+    what was paid ("how much did I pay for CL-100101?" is a status question)."""
+    items = [i if isinstance(i, dict) else {"name": i} for i in order.get("items") or []]
+    if not items or order.get("total") is None:
+        return ""
+    names = ", ".join(f"{i['quantity']} × {i['name']}" if int(i.get("quantity") or 1) > 1
+                      else str(i["name"]) for i in items)
+    currency = order.get("currency") or "EUR"
+    refunded = order.get("refunded")
+    part = _t(TEXTS, "refunded_part", language, amount=refunded, currency=currency) \
+        if refunded and float(refunded) > 0 else ""
+    return _t(TEXTS, "contents", language, items=names, total=order["total"],
+              currency=currency, refunded=part)
 
 
 def _orders_reply(result: dict[str, Any], language: str) -> str:

@@ -345,3 +345,17 @@ def test_an_order_number_does_not_steer_the_help_centre_search(shop_agent: ShopA
     # ("your order number (for example CL-100123)").
     assert [p["chunk_id"] for p in numbered.passages] == [p["chunk_id"] for p in plain.passages]
     assert "CL-1001" not in "".join(c["quote"] for c in numbered.citations)
+
+
+def test_an_order_status_says_what_the_order_holds_and_what_was_paid(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    paid = agent.ask("how much did I pay for order CL-100101?", customer_id="cus_001")
+    assert paid.action and paid.action["tool"] == "get_order_status"
+    assert paid.reply.endswith("Items: Linen duvet cover 240x220, Linen pillowcases 50x75 "
+                               "(pair). Total: 158.00 EUR.")
+    refund = agent.ask("refund the pillowcases from CL-100101", customer_id="cus_001")
+    assert refund.awaiting_confirmation
+    agent.ask("yes", refund.conversation_id, customer_id="cus_001")
+    again = agent.ask("où en est ma commande CL-100101 ?", customer_id="cus_001")
+    assert "Total : 158.00 EUR, dont 39.00 EUR remboursés." in again.reply, again.reply
