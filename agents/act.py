@@ -60,10 +60,18 @@ _COUNTRY_AT_END = re.compile(
     re.IGNORECASE)
 
 
+_FILLER_AT_END = re.compile(
+    r"[,\s]+(?:instead|please|thanks|thank you|asap|if possible|rather|plut[oô]t|svp|"
+    r"s'il vous pla[iî]t|merci|si possible|[àa] la place)$", re.IGNORECASE)
+
+
 def parse_address(raw: str) -> dict[str, str] | None:
     """"12 rue de la Paix, 75002 Paris[, France]" -> line1, postal_code, city and, when
     named, country (ISO code); without a country the order's country applies."""
     text = raw.strip().rstrip(" ?!.;:")
+    while (trailing := _FILLER_AT_END.search(text)) is not None:
+        # "..., United Kingdom instead?": the country is the address's last part.
+        text = text[:trailing.start()].rstrip(" ?!.;:")
     country = None
     if match := _COUNTRY_AT_END.search(text):
         country = _COUNTRIES[match.group(1).lower()]

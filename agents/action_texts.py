@@ -6,6 +6,7 @@ words, so a refusal always states the policy's actual reason.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -335,8 +336,15 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
         details = (action.get("decision_details") or {})
         cap = details.get("max_refundable")
         cap_text = (f" ({cap} {summary.get('currency', 'EUR')} maximum)" if cap else "")
-        return _t(REFUSALS, code if code in REFUSALS else "invalid_arguments", language,
-                  window=details.get("window_days", 30), cap=cap_text)
+        refusal = _t(REFUSALS, code if code in REFUSALS else "invalid_arguments", language,
+                     window=details.get("window_days", 30), cap=cap_text)
+        number = (action.get("args") or {}).get("order_number")
+        if isinstance(number, str) and number and code != "not_found":
+            # The order may have been picked for the customer ("my last order"): name it.
+            refusal = re.sub(r"^(This order|Cette commande)\b",
+                             "Order " + number if language != "fr"
+                             else "La commande " + number, refusal)
+        return refusal
     if tool == "get_order_status":
         return status_reply(result, language)
     if tool == "list_recent_orders":

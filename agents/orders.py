@@ -41,6 +41,12 @@ _POSITIONS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"\b(oldest|plus ancienne?)\b", re.IGNORECASE), -1),
 ]
 """Positions in the list as shown (newest first): "the last one" is the latest order."""
+_LATEST = re.compile(
+    r"\b(?:my|the) (?:last|latest|most recent|newest) (?:order|purchase|parcel|package)\b|"
+    r"\b(?:ma|la) (?:derni[eè]re|plus r[ée]cente) commande\b|"
+    r"\b(?:mon|le) (?:dernier|plus r[ée]cent) (?:colis|achat)\b", re.IGNORECASE)
+""""My last order", "ma dernière commande": the newest order, whatever its status (a
+cancel of one already shipped then gets the policy's answer)."""
 _NUMBER_ALONE = re.compile(r"^\W*(?:n(?:o|°|um[ée]ro)\.?\s*)?([1-9])\W*$", re.IGNORECASE)
 
 
@@ -74,8 +80,8 @@ def pick_order(text: str, tool: str, orders: Sequence[OrderView],
         if len(having) == 1:
             return having[0].number, having
         candidates = having or candidates
-    if len(candidates) == 1:
-        return candidates[0].number, candidates
+    if len(candidates) == 1 or (candidates and _LATEST.search(text)):
+        return candidates[0].number, candidates[:1]
     fitting = [o for o in candidates if o.status in _FITS.get(tool, frozenset())]
     if len(fitting) == 1:
         return fitting[0].number, fitting

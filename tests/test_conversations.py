@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from agents import prompts
+from agents.act import parse_address
 from conftest import ShopAgent
 from tools.shop.models import Customer, Order, Refund
 
@@ -359,3 +360,28 @@ def test_an_order_status_says_what_the_order_holds_and_what_was_paid(
     agent.ask("yes", refund.conversation_id, customer_id="cus_001")
     again = agent.ask("où en est ma commande CL-100101 ?", customer_id="cus_001")
     assert "Total : 158.00 EUR, dont 39.00 EUR remboursés." in again.reply, again.reply
+
+
+def test_a_foreign_address_with_a_trailing_word_is_refused_not_misread(
+        shop_agent: ShopAgent) -> None:
+    # "..., United Kingdom instead?" once parsed as a French address ending in "instead",
+    # which passed the same-country rule and proposed a wrong change.
+    result = shop_agent.agent.ask("Can you send order CL-100118 to 5 Baker Street, London "
+                                  "NW1 6XE, United Kingdom instead?", customer_id="cus_001")
+    assert result.action and result.action["code"] == "address_country_change"
+    assert not result.awaiting_confirmation
+    assert parse_address("8 rue Neuve, 1000 Bruxelles, Belgique plutôt s'il vous plaît") == {
+        "line1": "8 rue Neuve", "postal_code": "1000", "city": "Bruxelles", "country": "BE"}
+
+
+def test_my_last_order_is_the_newest_and_a_refusal_names_it(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    with Session(shop_agent.engine) as session:
+        orders = session.exec(select(Order).join(Customer).where(
+            Customer.external_id == "cus_001")).all()
+    newest = max(orders, key=lambda o: (o.created_at, o.id))
+    cancel = agent.ask("please cancel my last order", customer_id="cus_001")
+    assert cancel.action and cancel.action["args"]["order_number"] == newest.number
+    refund = agent.ask("je veux être remboursé de ma dernière commande", customer_id="cus_001")
+    assert refund.action and refund.action["code"] == "not_delivered"
+    assert refund.reply.startswith(f"La commande {newest.number} n'a pas encore été livrée")
