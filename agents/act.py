@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agents import prompts
-from agents.action_texts import approval_reply, confirmation
+from agents.action_texts import approval_reply, confirmation, localised
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import is_yes, missing_slots
@@ -251,7 +251,9 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if request.tool not in SIDE_EFFECT_TOOLS or not preview.decision.allowed:
         return update | {"action": record | _outcome(ctx.actions.execute(preview))}
     language = state.get("language") or ctx.bot.default_language
-    question = confirmation(request.tool, preview.summary, language)
+    question = confirmation(request.tool,
+                            localised(preview.summary, ctx.bot.product_names, language),
+                            language)
     proposal = {"tool": request.tool, "args": record["args"], "source": request.source,
                 "question": question}
     return update | {"action": record | {"status": "awaiting_confirmation"},

@@ -7,6 +7,7 @@ words, so a refusal always states the policy's actual reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -245,6 +246,19 @@ def _items(summary: dict[str, Any]) -> str:
     names = [f"{i['quantity']} × {i['name']}" if isinstance(i, dict) and i.get("quantity", 1)
              != 1 else (i["name"] if isinstance(i, dict) else str(i)) for i in items]
     return ", ".join(names) or "-"
+
+
+def localised(value: Any, names: Mapping[str, Mapping[str, str]], language: str) -> Any:
+    """`value` (an action's result or summary, orders to choose from) with the shop's item
+    names in `language` where the bot config translates them (`product_names`): a French
+    customer reads "Housse de couette en lin 240x220", not the shop's English name."""
+    if isinstance(value, str):
+        return names.get(value, {}).get(language, value)
+    if isinstance(value, dict):
+        return {k: localised(v, names, language) for k, v in value.items()}
+    if isinstance(value, list):
+        return [localised(v, names, language) for v in value]
+    return value
 
 
 def confirmation(tool: str, summary: dict[str, Any], language: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.act import identity_of
-from agents.action_texts import outcome_reply, status_reply, which_order
+from agents.action_texts import localised, outcome_reply, status_reply, which_order
 from agents.answerability import STEP_NUMBER, answer_types, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
@@ -391,7 +391,7 @@ def _order_status(ctx: AgentContext, state: TurnState, language: str
         return None
     record = {"tool": "get_order_status", "status": "executed", "code": "ok",
               "args": {"order_number": number}, "result": found}
-    return status_reply(found, language), record
+    return status_reply(localised(found, ctx.bot.product_names, language), language), record
 
 
 def _order_label(order: dict[str, Any]) -> str:
@@ -404,7 +404,8 @@ def _order_label(order: dict[str, Any]) -> str:
     return f"{order['order_number']} · {first}{more}" if first else str(order["order_number"])
 
 
-def _ask_for_slot(state: TurnState, language: str) -> str:
+def _ask_for_slot(state: TurnState, language: str, names: Mapping[str, Mapping[str, str]]
+                  ) -> str:
     """The question for the first missing slot: the signed-in customer's recent orders to
     choose from when it is the order; "I didn't catch that" first when the last answer
     could not be used."""
@@ -414,7 +415,7 @@ def _ask_for_slot(state: TurnState, language: str) -> str:
         # The offer to a guest whose parcel hasn't come (agents/intent.py: _offer_status).
         order = intent.get("slots", {}).get("order_number", "")
         return prompts.text(f"check_{slot}", language, order=order)
-    offered = (state.get("pending") or {}).get("orders") or []
+    offered = localised((state.get("pending") or {}).get("orders") or [], names, language)
     question = which_order(offered, language) if slot == "order_number" and offered \
         else prompts.ask_for_slot(slot, language)
     if intent.get("source") == "pending_retry":
@@ -439,7 +440,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
     quick: list[dict[str, str]] = []
     action = state.get("action")
     if action and action.get("status"):
-        reply = outcome_reply(action, language)
+        reply = outcome_reply(localised(action, ctx.bot.product_names, language), language)
         handoff = action.get("status") == "failed"
     elif route == "handoff":
         reply, handoff = prompts.text("handoff", language, **values), True
@@ -461,7 +462,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
         reply = prompts.text("clarify", language, first=titles[0], second=titles[1])
         quick = [{"label": title[:1].upper() + title[1:], "text": title} for title in titles]
     elif intent.get("missing_slots") and not state.get("passages") and route != "answer":
-        reply = _ask_for_slot(state, language)
+        reply = _ask_for_slot(state, language, ctx.bot.product_names)
     elif route == "smalltalk":
         key = label if label in _SMALLTALK else "greeting"
         reply = prompts.text(key, language, **values)
@@ -472,7 +473,7 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
             reply = prompts.text("out_of_scope", language, **values)
         missing = intent.get("missing_slots")
         if missing:
-            follow = _ask_for_slot(state, language)
+            follow = _ask_for_slot(state, language, ctx.bot.product_names)
             if citations:
                 reply = f"{reply}\n\n{follow}"
             elif route == "answer":
@@ -491,7 +492,8 @@ def respond(state: TurnState, runtime: Runtime[AgentContext]) -> dict:
                  for key in ("offer_yes", "offer_no")]
     elif intent.get("missing_slots", [])[:1] == ["order_number"] and not quick:
         quick = [{"label": _order_label(o), "text": o["order_number"]}
-                 for o in (state.get("pending") or {}).get("orders") or []]
+                 for o in localised((state.get("pending") or {}).get("orders") or [],
+                                    ctx.bot.product_names, language)]
     update: dict[str, Any] = {
         "reply": reply, "citations": citations, "answered": bool(citations),
         "handoff_offered": handoff, "asked": asked, "quick_replies": quick,

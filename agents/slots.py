@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 DEFAULT_ORDER_PATTERN = r"\b[Cc][Ll][- ]?\d{6}\b"
 
@@ -166,6 +166,19 @@ def _item_tokens(text: str) -> list[str]:
     return [t for t in re.findall(r"[a-z]{3,}", _fold(text)) if t not in _ITEM_STOP]
 
 
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
+
+
+def _same_word(a: str, b: str, min_ratio: float) -> bool:
+    """Typo-tolerant for words of 6 letters or more ("pilowcases"); a shorter word must be
+    the same, plural aside ("mugs"): one letter off, "faire" is "paire"."""
+    a, b = _singular(a), _singular(b)
+    if min(len(a), len(b)) < 6:
+        return a == b
+    return fuzz.ratio(a, b) >= min_ratio
+
+
 def match_item(text: str, items: Sequence[str], min_ratio: float = 80.0) -> str | None:
     """The order item the customer most likely means, typo-tolerant, if one stands out.
 
@@ -178,9 +191,7 @@ def match_item(text: str, items: Sequence[str], min_ratio: float = 80.0) -> str 
     scored: list[tuple[float, str]] = []
     for item in items:
         tokens = _item_tokens(item)
-        matched = sum(1 for t in tokens
-                      if (hit := process.extractOne(t, words, scorer=fuzz.ratio)) is not None
-                      and hit[1] >= min_ratio)
+        matched = sum(1 for t in tokens if any(_same_word(t, w, min_ratio) for w in words))
         if matched:
             scored.append((matched / len(tokens), item))
     scored.sort(key=lambda pair: -pair[0])

@@ -67,8 +67,9 @@ class BotConfig(BaseModel):
     out_of_scope_examples: list[str] = Field(default_factory=list)
     order_number_pattern: str = r"\b[Cc][Ll][- ]?\d{6}\b"
     product_names: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="Translations of product names customers may use: "
-        "{shop name: {language: name}}, inline or as the path of a JSON file")
+        default_factory=dict, description="Translations of product names: customers may use "
+        "them, and replies in that language show them. {shop name: {language: name}}, inline "
+        "or as the path of a JSON file")
 
     @field_validator("product_names", mode="before")
     @classmethod

@@ -172,6 +172,10 @@ def test_an_anonymous_customer_names_an_item_of_the_order_in_french(
     assert [n.lower() for n in refund.action["args"]["item_names"]] == [
         "linen duvet cover 240x220"]
     assert "pillowcases" not in refund.reply
+    # The bot config's French product names, not the shop's English ones.
+    assert "Housse de couette en lin 240x220" in refund.reply and "Linen" not in refund.reply
+    assert "Articles : Housse de couette en lin 240x220, Taies d'oreiller en lin 50x75 " \
+        "(paire). Total : 158.00 EUR." in status.reply
 
 
 def test_yes_to_the_offer_of_a_human_hands_the_conversation_over(
@@ -385,3 +389,10 @@ def test_my_last_order_is_the_newest_and_a_refusal_names_it(shop_agent: ShopAgen
     refund = agent.ask("je veux être remboursé de ma dernière commande", customer_id="cus_001")
     assert refund.action and refund.action["code"] == "not_delivered"
     assert refund.reply.startswith(f"La commande {newest.number} n'a pas encore été livrée")
+
+
+def test_a_french_customer_chooses_among_orders_named_in_french(shop_agent: ShopAgent) -> None:
+    result = shop_agent.agent.ask("je voudrais annuler une commande", customer_id="cus_001")
+    assert result.reply.startswith("De quelle commande s'agit-il ?")
+    assert "Barbecue à charbon 57 cm" in result.reply and "Kettle" not in result.reply
+    assert any("Barbecue" in q["label"] for q in result.quick_replies), result.quick_replies

@@ -92,3 +92,13 @@ def test_order_numbers_are_taken_out_of_a_search() -> None:
     custom = SlotConfig(order_number_pattern=r"#\d{5}\b")
     assert without_order_numbers("where is #12345 now", custom) == "where is now"
     assert without_order_numbers("where is CL-100117 now", custom) == "where is CL-100117 now"
+
+
+def test_a_short_word_one_letter_off_is_not_an_item() -> None:
+    items = ["Taies d'oreiller en lin 50x75 (paire)", "Linen duvet cover 240x220"]
+    # "faire" is one letter from "paire": it used to pick the pillowcases for a refund.
+    assert match_item("je veux me faire rembourser", items) is None
+    assert match_item("les taies d'oreiller svp", items) == items[0]
+    assert match_item("the duvet covers", items) == items[1]
+    assert match_item("the duvett cover", items) == items[1]
+    assert match_item("my linnen duvet", items) == items[1]
