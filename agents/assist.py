@@ -8,6 +8,7 @@ decides.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,14 +70,16 @@ def _summary(messages: list[dict[str, str]], intent: dict[str, Any], slots: dict
 
 
 def _proposed_action(ctx: AgentContext, intent: dict[str, Any], slots: dict[str, Any],
-                     customer_id: str | None, conversation_id: str) -> dict[str, Any] | None:
+                     customer_id: str | None, conversation_id: str, proven: set[str]
+                     ) -> dict[str, Any] | None:
     route = str(intent.get("route", ""))
     if not route.startswith("action:") or ctx.actions is None:
         return None
     tool = route.removeprefix("action:")
     args = args_from_slots(ctx, tool, slots, "") or {
         k: v for k, v in slots.items() if k == "order_number"}
-    identity = Identity(customer_id=customer_id, verified=customer_id is not None)
+    identity = Identity(customer_id=customer_id, verified=customer_id is not None,
+                        verified_orders=frozenset(proven))
     preview = ctx.actions.preview(ActionRequest(tool=tool, args=args, identity=identity,
                                                 conversation_id=conversation_id,
                                                 source="agent_assist"))
@@ -103,15 +106,17 @@ def _open_question(customer_texts: list[str], languages: list[str]) -> str:
 
 def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
             customer_id: str | None = None, conversation_id: str = "assist",
-            today: date | None = None) -> AssistResult:
+            today: date | None = None, verified_orders: Sequence[str] = ()) -> AssistResult:
     """Suggestions for the human agent; `messages` are {"role": customer|assistant|agent,
-    "text"} oldest first."""
+    "text"} oldest first. `verified_orders`: those a guest proved by email in the
+    conversation, so the proposed action is checked as the bot would check it."""
     customer_texts = [m["text"] for m in messages if m["role"] == "customer"]
     question = _open_question(customer_texts, ctx.bot.languages)
     language = detect_language(question or " ", ctx.bot.languages, ctx.bot.default_language)
     slots: dict[str, Any] = {}
     for text in customer_texts:
         slots |= extract_slots(text, ctx.slot_config, today=today or ctx.today())
+    proven = {n.upper() for n in verified_orders}
     aliases = ctx.order_items(customer_id, [slots["order_number"]] if "order_number" in slots
                               else [])
     for text in customer_texts:
@@ -134,7 +139,7 @@ def suggest(ctx: AgentContext, messages: list[dict[str, str]], *,
             if citations:
                 text = " ".join(f"{c['quote']} [{c['index']}]" for c in citations)
                 suggestions.append(Suggestion(text, [dict(c) for c in citations]))
-    action = _proposed_action(ctx, intent, slots, customer_id, conversation_id)
+    action = _proposed_action(ctx, intent, slots, customer_id, conversation_id, proven)
     if action is not None and not action["allowed"] and action["code"] in REFUSALS:
         entry = REFUSALS[action["code"]]
         suggestions.insert(0, Suggestion(entry.get(language, entry["en"]).format(

@@ -76,6 +76,14 @@ class SupportAgent:
         snapshot = self.graph.get_state(self._config(conversation_id))
         return bool(snapshot and snapshot.next and "confirm" in snapshot.next)
 
+    def proven_orders(self, conversation_id: str) -> list[str]:
+        """The orders a guest proved with their email in this conversation: a human agent's
+        assist checks actions with the same identity the bot had."""
+        if self.graph.checkpointer is None:
+            return []
+        snapshot = self.graph.get_state(self._config(conversation_id))
+        return list((snapshot.values or {}).get("verified_orders") or []) if snapshot else []
+
     def ask(self, text: str, conversation_id: str | None = None,
             customer_id: str | None = None, channel: str | None = None) -> TurnResult:
         """Run one customer turn. An answer to a pending confirmation resumes it; any other

@@ -51,6 +51,7 @@ def assist_router(runtime: Any, problem_error: Any) -> APIRouter:
         if not key or not given or not hmac.compare_digest(given.encode(), key.encode()):
             raise problem_error(401, "unauthorized", "API key required",
                                 "agent assist needs Authorization: Bearer <admin API key>")
+        proven: list[str] = []
         if body.transcript is not None:
             messages = [line.model_dump() for line in body.transcript]
             conversation = "assist"
@@ -61,9 +62,10 @@ def assist_router(runtime: Any, problem_error: Any) -> APIRouter:
             if not messages:
                 raise problem_error(404, "conversation_not_found", "Conversation not found",
                                     conversation)
+            proven = await run_in_threadpool(runtime.agent.proven_orders, conversation)
         result = await run_in_threadpool(suggest, runtime.agent.context, messages,
                                          customer_id=body.customer_id,
-                                         conversation_id=conversation)
+                                         conversation_id=conversation, verified_orders=proven)
         return SuggestOut.model_validate(result.to_dict())
 
     return router

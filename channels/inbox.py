@@ -149,7 +149,9 @@ def inbox_router(runtime: Any, problem_error: Any,
             if assist is None:
                 assist = suggest(runtime.agent.context, messages,
                                  customer_id=conversation.customer_id,
-                                 conversation_id=conversation.id).to_dict()
+                                 conversation_id=conversation.id,
+                                 verified_orders=runtime.agent.proven_orders(
+                                     conversation.id)).to_dict()
                 cache.put(cache_key, assist)
                 if assist["summary"] != conversation.summary:
                     store.update(conversation.id, summary=assist["summary"])

@@ -122,3 +122,20 @@ def test_a_reply_waits_while_the_customer_must_confirm_an_action(
     busy = client.post(f"/v1/conversations/{cid}/agent-reply", headers=ADMIN,
                        json={"text": "hi"})
     assert busy.status_code == 409 and busy.json()["code"] == "confirmation_pending"
+
+
+def test_a_guest_who_proved_the_order_gets_the_policy_answer_not_order_not_found(
+        setup: SimpleNamespace) -> None:
+    client = setup.client
+    cid = client.post("/v1/conversations").json()["conversation_id"]
+    for text in ("where is my order CL-100117?", "thomas.bernard@example.fr",
+                 "I want to cancel it", "I want to talk to a human"):
+        assert client.post(f"/v1/conversations/{cid}/messages",
+                           json={"text": text}).status_code == 200
+    waiting = inbox(client)[cid]
+    # The inbox checks the action as the bot did: with the order the email proved.
+    assert waiting["proposed_action"]["code"] == "cannot_cancel_shipped", waiting
+    assert "couldn't find that order" not in waiting["suggestions"][0]["text"]
+    suggested = client.post("/v1/assist/suggest", headers=ADMIN,
+                            json={"conversation_id": cid}).json()
+    assert suggested["proposed_action"]["code"] == "cannot_cancel_shipped", suggested
