@@ -160,6 +160,26 @@ def _route_of(ctx: AgentContext, label: str) -> str:
     return spec.route if spec else "answer"
 
 
+_ASKS_FOR_HUMAN = re.compile(
+    r"\b(?:speak|talk|chat) (?:to|with) (?:a |an |one of your |some |your )?"
+    r"(?:human|real person|person|someone|somebody|agent|representative|rep|operator|"
+    r"advisor|adviser|member of (?:your )?(?:staff|team)|customer (?:service|support) agent)\b|"
+    r"\b(?:connect|transfer|put) me (?:to|through to|with) (?:a |an |someone|somebody)|"
+    r"\b(?:a|an) (?:real|actual) (?:person|human)\b|\bnot (?:talk|speak|chat)\w* to a bot\b|"
+    r"\bparler (?:à|a|avec) (?:un(?:e)? (?:humain|personne|conseill[eè]re?|agent|"
+    r"opérat(?:eur|rice))|quelqu'un)\b|\b(?:une vraie personne|un vrai humain|un être humain)\b",
+    re.IGNORECASE)
+"""An explicit request for a person, whatever else the message says."""
+
+
+def _human_intent(ctx: AgentContext) -> str | None:
+    """The bot's intent for a request to talk to a person: `talk_to_human` if configured,
+    else its first handoff intent."""
+    handoffs = [s.name for s in ctx.bot.intents if s.route == "handoff"]
+    return "talk_to_human" if "talk_to_human" in handoffs else \
+        (handoffs[0] if handoffs else None)
+
+
 def classify(ctx: AgentContext, text: str) -> IntentResult:
     """Classifier first; the LLM when it is unsure; patterns when nothing is configured."""
     if ctx.classifier is None or not ctx.bot.intents:
@@ -175,6 +195,12 @@ def classify(ctx: AgentContext, text: str) -> IntentResult:
                          for name, p in pred.alternatives],
         "source": "classifier",
     }
+    human = _human_intent(ctx)
+    if human is not None and result["route"] != "handoff" and _ASKS_FOR_HUMAN.search(text):
+        # "I'd like to speak to someone about my order CL-100101" is a request for a
+        # person first: the order number had made it an order status question.
+        return result | {"label": human, "route": "handoff", "confidence": 1.0,
+                         "source": "asks_for_human"}
     unsure = pred.is_oos or pred.confidence < ctx.llm_intent_below
     if ctx.chat_model is not None and unsure:
         choice = choose_with_llm(ctx, text)

@@ -396,3 +396,13 @@ def test_a_french_customer_chooses_among_orders_named_in_french(shop_agent: Shop
     assert result.reply.startswith("De quelle commande s'agit-il ?")
     assert "Barbecue à charbon 57 cm" in result.reply and "Kettle" not in result.reply
     assert any("Barbecue" in q["label"] for q in result.quick_replies), result.quick_replies
+
+
+def test_asking_for_a_person_about_an_order_is_handed_over(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    result = agent.ask("Hello I'd like to speak to someone about my order CL-100101 please")
+    # The order number had made it an order status question that asked for the email.
+    assert result.intent["route"] == "handoff" and result.intent["label"] == "talk_to_human"
+    assert result.action and result.action["tool"] == "handoff_to_human"
+    told = agent.ask("I talked to your agent last week about a refund for CL-100101")
+    assert told.intent["source"] != "asks_for_human"
