@@ -165,7 +165,8 @@ _ASKS_FOR_HUMAN = re.compile(
     r"(?:human|real person|person|someone|somebody|agent|representative|rep|operator|"
     r"advisor|adviser|member of (?:your )?(?:staff|team)|customer (?:service|support) agent)\b|"
     r"\b(?:connect|transfer|put) me (?:to|through to|with) (?:a |an |someone|somebody)|"
-    r"\b(?:a|an) (?:real|actual) (?:person|human)\b|\bnot (?:talk|speak|chat)\w* to a bot\b|"
+    r"\b(?:a|an) (?:real|actual) (?:person|human)\b|"
+    r"(?:\bnot|n't) (?:want to )?(?:talk|speak|chat) (?:to|with) (?:a |the )?(?:bot|robot)\b|"
     r"\bparler (?:à|a|avec) (?:un(?:e)? (?:humain|personne|conseill[eè]re?|agent|"
     r"opérat(?:eur|rice))|quelqu'un)\b|\b(?:une vraie personne|un vrai humain|un être humain)\b",
     re.IGNORECASE)

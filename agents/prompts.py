@@ -97,8 +97,8 @@ TEXTS: dict[str, dict[str, str]] = {
                             "and is in your confirmation email.",
         "ask_address": "What is the new delivery address (street, postcode and city)?",
         "ask_email": "What email address did you use for the order?",
-        "check_email": "If you tell me the email address you used for order {order}, "
-                             "I can check where it is.",
+        "check_email": "If you tell me the email address you used for order {order}, I can "
+                       "check where it is.",
         "check_order_number": "If you give me your order number (it looks like CL-123456), I "
                               "can check where your order is.",
         "ask_item": "Which item is it about?",
@@ -179,7 +179,7 @@ TEXTS: dict[str, dict[str, str]] = {
                        "ville) ?",
         "ask_email": "Quelle adresse e-mail avez-vous utilisée pour la commande ?",
         "check_email": "Si vous m'indiquez l'adresse e-mail utilisée pour la commande "
-                             "{order}, je peux vérifier où elle en est.",
+                       "{order}, je peux vérifier où elle en est.",
         "check_order_number": "Si vous m'indiquez votre numéro de commande (il ressemble à "
                               "CL-123456), je peux vérifier où elle en est.",
         "ask_item": "De quel article s'agit-il ?",

@@ -406,3 +406,5 @@ def test_asking_for_a_person_about_an_order_is_handed_over(shop_agent: ShopAgent
     assert result.action and result.action["tool"] == "handoff_to_human"
     told = agent.ask("I talked to your agent last week about a refund for CL-100101")
     assert told.intent["source"] != "asks_for_human"
+    no_bot = agent.ask("I don't want to talk to a bot, my parcel is lost")
+    assert no_bot.intent["route"] == "handoff"
