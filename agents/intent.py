@@ -320,7 +320,7 @@ def _offer_status(ctx: AgentContext, state: TurnState, result: IntentResult
         return None
     return PendingTask(intent=status.name, route=status.route,
                        slots={"order_number": number} if number else {},
-                       missing=["email"] if number else ["order_number"])
+                       missing=["email"] if number else ["order_number"], offer=True)
 
 
 def _required_slots(ctx: AgentContext, label: str, route: str) -> list[str]:
@@ -370,9 +370,15 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         elif not fills and _drops_the_question(text):
             result = {"label": "anything_else", "route": "smalltalk", "confidence": 1.0,
                       "alternatives": [], "source": "pending_dropped"}
-        elif not fills and _answers_the_question(text):
+        elif not fills and pending.get("offer") and _SHORT_YES.match(text):
+            # "ok" to "If you give me your order number, I can check": ask for it plainly.
+            result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
+                      "alternatives": [], "source": "pending"}
+            slots = dict(pending.get("slots", {}))
+        elif not fills and not pending.get("offer") and _answers_the_question(text):
             # "the candle", "the last one": an answer the bot could not use, not a new
-            # request (the classifier had read both as a goodbye). Ask again.
+            # request (the classifier had read both as a goodbye). Ask again. An offer
+            # the customer did not take up is not asked again.
             result = {"label": pending["intent"], "route": pending["route"], "confidence": 1.0,
                       "alternatives": [], "source": "pending_retry"}
             slots = dict(pending.get("slots", {}))

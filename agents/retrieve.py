@@ -82,13 +82,16 @@ def _confidences(ctx: AgentContext, query: str, passages: list[Passage]) -> list
                 for p in passages],
         retriever.embedder, retriever.encoder, ctx.lexical_bonus, ctx.language_offsets)
     confidences = [DEFAULT_MODEL.probability(row) for row in features]
+    terms: dict[str, set[str]] = {}
     for i, passage in enumerate(passages):
         # "warranty?", "moyens de paiement ?": a message that only names a topic has
         # too few words for the model to trust (it learned that short questions match
         # by chance), but a heading that names all of them is that topic's article.
-        terms = topic_terms(query, passage.language or "en")
-        if terms and terms <= set(tokenize(f"{passage.title} {passage.section}",
-                                           passage.language or "en")):
+        language = passage.language or "en"
+        if language not in terms:
+            terms[language] = topic_terms(query, language)
+        if terms[language] and terms[language] <= set(
+                tokenize(f"{passage.title} {passage.section}", language)):
             confidences[i] = max(confidences[i], ctx.min_confidence)
     return confidences
 

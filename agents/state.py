@@ -42,6 +42,9 @@ class PendingTask(TypedDict, total=False):
     options: list[str]
     orders: list[dict[str, Any]]
     """The signed-in customer's orders shown to choose from (agents/orders.py)."""
+    offer: bool
+    """An offer the customer may ignore (a guest's order status check after a late-parcel
+    answer): a reply that does not take it up is read afresh, never asked again."""
 
 
 class GuardResult(TypedDict, total=False):

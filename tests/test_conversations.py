@@ -408,3 +408,15 @@ def test_asking_for_a_person_about_an_order_is_handed_over(shop_agent: ShopAgent
     assert told.intent["source"] != "asks_for_human"
     no_bot = agent.ask("I don't want to talk to a bot, my parcel is lost")
     assert no_bot.intent["route"] == "handoff"
+
+
+def test_an_offer_the_guest_does_not_take_up_is_not_asked_again(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    offered = agent.ask("my parcel still hasn't arrived")
+    assert offered.reply.endswith(prompts.text("check_order_number", "en"))
+    accepted = agent.ask("ok", offered.conversation_id)
+    # "ok" takes the offer up: the number is asked for plainly, not "didn't catch that".
+    assert accepted.reply == prompts.ask_for_slot("order_number", "en")
+    again = agent.ask("my parcel still hasn't arrived")
+    other = agent.ask("do you ship to Switzerland?", again.conversation_id)
+    assert other.answered and prompts.text("not_understood", "en") not in other.reply
