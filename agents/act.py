@@ -21,13 +21,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agents import prompts
-from agents.action_texts import approval_reply, confirmation, localised
+from agents.action_texts import approval_reply, confirmation, item_not_in_order, localised
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import is_yes, missing_slots
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
-from agents.slots import match_item
+from agents.slots import match_item, product_named
 from agents.state import PendingTask, TurnState
 from tools.actions import SIDE_EFFECT_TOOLS, ActionRequest, Identity
 
@@ -249,16 +249,46 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     preview = ctx.actions.preview(request)
     record = _record(request, preview) | {"proposed": len(requests)}
     if request.tool not in SIDE_EFFECT_TOOLS or not preview.decision.allowed:
-        return update | {"action": record | _outcome(ctx.actions.execute(preview))}
+        update |= {"action": record | _outcome(ctx.actions.execute(preview))}
+        if preview.decision.details.get("unknown_items") and isinstance(number, str):
+            # "Order CL-100113 doesn't include Oak table lamp: it has ...": the answer
+            # names one of its items, another order or the whole order (agents/intent.py).
+            intent = dict(state.get("intent", {}))
+            slots = intent.get("slots", {}) | {"order_number": number}
+            update["pending"] = PendingTask(intent=str(intent.get("label", "")),
+                                            route=str(intent.get("route", "")), slots=slots,
+                                            missing=["item"])
+        return update
     language = state.get("language") or ctx.bot.default_language
     question = confirmation(request.tool,
                             localised(preview.summary, ctx.bot.product_names, language),
                             language)
+    if not state.get("intent", {}).get("slots", {}).get("whole_order") and \
+            (note := _not_in_order(ctx, request, request_text(state), language)):
+        question = f"{note} {question}"
     proposal = {"tool": request.tool, "args": record["args"], "source": request.source,
                 "question": question}
     return update | {"action": record | {"status": "awaiting_confirmation"},
                      "pending_action": proposal, "reply": question,
                      "messages": [AIMessage(question)]}
+
+
+def _not_in_order(ctx: AgentContext, request: ActionRequest, text: str, language: str
+                  ) -> str | None:
+    """"Order CL-100101 doesn't include Cedarwood scented candle.": a whole-order refund
+    proposed for a request that names one of the shop's products (`bot.product_names`)
+    that the order doesn't hold. The customer may have picked the wrong order; it may
+    also be a word that only looks like a product ("it was a gift"), so the proposal
+    stands and the customer's yes decides."""
+    number = request.args.get("order_number")
+    if request.tool != "refund_order" or request.args.get("item_names") or \
+            not isinstance(number, str):
+        return None
+    named = product_named(text, ctx.bot.product_names)
+    if named is None or named in ctx.order_items(None, [number]).values():
+        return None
+    return item_not_in_order(number, localised(named, ctx.bot.product_names, language),
+                             language)
 
 
 def route_after_act(state: TurnState) -> str:

@@ -72,6 +72,20 @@ REFUSALS: dict[str, dict[str, str]] = {
         "fr": "L'adresse de livraison ne peut être modifiée que dans le même pays. Pour un "
               "autre pays, annulez la commande avant son expédition et commandez à nouveau.",
     },
+    "not_in_order": {
+        "en": "Order {order} doesn't include {items}: it has {order_items}. Tell me which of "
+              "them you mean, or the number of the order with {items}.",
+        "fr": "La commande {order} ne contient pas « {items} » : elle contient {order_items}. "
+              "Dites-moi lequel de ces articles, ou le numéro de la commande concernée.",
+    },
+    "item_not_in_order": {
+        "en": "Order {order} doesn't include {item}.",
+        "fr": "La commande {order} ne contient pas « {item} ».",
+    },
+    "item_in_no_order": {
+        "en": "I can't find {item} in your recent orders.",
+        "fr": "Je ne trouve pas « {item} » dans vos commandes récentes.",
+    },
     "invalid_arguments": {
         "en": "I couldn't work out the details of that request. Could you rephrase it with "
               "the order number?",
@@ -248,17 +262,39 @@ def _items(summary: dict[str, Any]) -> str:
     return ", ".join(names) or "-"
 
 
+def _names(names: list[Any], language: str) -> str:
+    """"A, B and C" / "A, B et C"."""
+    names = [str(n) for n in names]
+    last = " et " if language == "fr" else " and "
+    return last.join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def localised(value: Any, names: Mapping[str, Mapping[str, str]], language: str) -> Any:
     """`value` (an action's result or summary, orders to choose from) with the shop's item
     names in `language` where the bot config translates them (`product_names`): a French
     customer reads "Housse de couette en lin 240x220", not the shop's English name."""
-    if isinstance(value, str):
-        return names.get(value, {}).get(language, value)
-    if isinstance(value, dict):
-        return {k: localised(v, names, language) for k, v in value.items()}
-    if isinstance(value, list):
-        return [localised(v, names, language) for v in value]
-    return value
+    shop = {name.casefold(): name for name in names}
+
+    def each(value: Any) -> Any:
+        if isinstance(value, str):
+            # Item names in an action's arguments are casefolded (tools/service.py).
+            name = shop.get(value.casefold(), value) if value.islower() else value
+            return names.get(name, {}).get(language, name)
+        if isinstance(value, dict):
+            return {k: each(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [each(v) for v in value]
+        return value
+
+    return each(value)
+
+
+def item_not_in_order(order: str | None, item: str, language: str) -> str:
+    """"Order CL-100101 doesn't include Cedarwood scented candle." (with no order: "I can't
+    find ... in your recent orders.")"""
+    if order is None:
+        return _t(REFUSALS, "item_in_no_order", language, item=item)
+    return _t(REFUSALS, "item_not_in_order", language, order=order, item=item)
 
 
 def confirmation(tool: str, summary: dict[str, Any], language: str) -> str:
@@ -348,11 +384,18 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
                   currency=summary.get("currency", "EUR"))
     if status in {"refused", "not_found", "rejected"} or code in REFUSALS:
         details = (action.get("decision_details") or {})
+        number = (action.get("args") or {}).get("order_number")
+        if code == "invalid_arguments" and details.get("unknown_items") and \
+                details.get("order_items"):
+            # An item named that the order doesn't hold (a chat model's tool call, or an
+            # item of the customer's other order): say what the order does hold.
+            return _t(REFUSALS, "not_in_order", language, order=number or "",
+                      items=_names(details["unknown_items"], language),
+                      order_items=_names(details["order_items"], language))
         cap = details.get("max_refundable")
         cap_text = (f" ({cap} {summary.get('currency', 'EUR')} maximum)" if cap else "")
         refusal = _t(REFUSALS, code if code in REFUSALS else "invalid_arguments", language,
                      window=details.get("window_days", 30), cap=cap_text)
-        number = (action.get("args") or {}).get("order_number")
         if isinstance(number, str) and number and code != "not_found":
             # The order may have been picked for the customer ("my last order"): name it.
             refusal = re.sub(r"^(This order|Cette commande)\b",

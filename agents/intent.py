@@ -280,6 +280,13 @@ def _drops_the_question(text: str) -> bool:
     return bool(_SHORT_NO.match(text) or _DROP.match(text))
 
 
+_WHOLE_ORDER = re.compile(
+    r"\b(whole|entire|full|complete) order\b|\ball of (it|them)\b|\beverything\b|"
+    r"\b(toute la|la) commande (enti[eè]re|compl[eè]te)\b|\btoute la commande\b|"
+    r"^\W*tout\W*$|\btous les articles\b", re.IGNORECASE)
+"""Asked which item of an order: the whole order."""
+
+
 def _answers_the_question(text: str) -> bool:
     """A short reply that is not a question and none of the pattern intents (thanks,
     goodbye, a human): meant as the answer to the bot's question."""
@@ -360,6 +367,13 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 (picked := pick_offered(text, pending.get("orders") or [], aliases)):
             found["order_number"] = picked
         fills = any(slot in found for slot in pending["missing"])
+        if "item" in pending["missing"] and not fills:
+            # After "Order CL-100113 doesn't include Oak table lamp: it has ..." (a refund
+            # of an item the order doesn't hold, agents/act.py): another order number, or
+            # "the whole order", answers it too.
+            if _WHOLE_ORDER.search(text):
+                found["whole_order"] = True
+            fills = "order_number" in found or "whole_order" in found
         fresh = classify(ctx, text)
         switched = fresh["label"] != pending["intent"] and fresh["confidence"] >= 0.7 \
             and fresh["route"] != OUT_OF_SCOPE and _words_beyond_slots(text, found) > 3
@@ -396,6 +410,8 @@ def intent(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                     "pending": PendingTask(options=options, slots=found, intent="", route="")}
 
     slots |= found
+    if found.get("whole_order"):
+        slots.pop("item", None)
     focus = found.get("order_number") or state.get("order_in_focus")
     if focus and "order_number" not in slots and (
             "order_number" in _required_slots(ctx, result["label"], result["route"])

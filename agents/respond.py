@@ -20,13 +20,20 @@ from langgraph.runtime import Runtime
 
 from agents import prompts
 from agents.act import identity_of
-from agents.action_texts import localised, outcome_reply, status_reply, which_order
+from agents.action_texts import (
+    item_not_in_order,
+    localised,
+    outcome_reply,
+    status_reply,
+    which_order,
+)
 from agents.answerability import STEP_NUMBER, answer_types, passage_sentences
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text, open_handoff_ticket
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
 from agents.retrieve import confident_passages, retrieved_passages, search_query
+from agents.slots import product_named
 from agents.state import Citation, TurnState
 from knowledge.embeddings import Embedder
 from knowledge.sparse import tokenize
@@ -415,9 +422,15 @@ def _ask_for_slot(state: TurnState, language: str, names: Mapping[str, Mapping[s
         # The offer to a guest whose parcel hasn't come (agents/intent.py: _offer_status).
         order = intent.get("slots", {}).get("order_number", "")
         return prompts.text(f"check_{slot}", language, order=order)
-    offered = localised((state.get("pending") or {}).get("orders") or [], names, language)
+    orders = (state.get("pending") or {}).get("orders") or []
+    offered = localised(orders, names, language)
     question = which_order(offered, language) if slot == "order_number" and offered \
         else prompts.ask_for_slot(slot, language)
+    named = product_named(last_customer_text(state), names) if offered else None
+    if named and not any(named in order.get("items", []) for order in orders):
+        # "Refund the candle": none of the orders shown holds it; say so before asking.
+        return f"{item_not_in_order(None, localised(named, names, language), language)} " \
+               f"{question}"
     if intent.get("source") == "pending_retry":
         return f"{prompts.text('not_understood', language)} {question}"
     return question

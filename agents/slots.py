@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -198,6 +198,15 @@ def match_item(text: str, items: Sequence[str], min_ratio: float = 80.0) -> str 
     if not scored or (len(scored) > 1 and scored[1][0] == scored[0][0]):
         return None
     return scored[0][1]
+
+
+def product_named(text: str, products: Mapping[str, Mapping[str, str]]) -> str | None:
+    """The shop's name of a product of `products` (the bot config's `product_names`: the
+    shop's names and their translations) that `text` names, if one stands out."""
+    aliases = {name: name for name in products} | \
+        {translated: name for name, names in products.items() for translated in names.values()}
+    item = match_item(text, list(aliases))
+    return aliases[item] if item else None
 
 
 def extract_address(text: str) -> str | None:

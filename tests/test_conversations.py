@@ -420,3 +420,67 @@ def test_an_offer_the_guest_does_not_take_up_is_not_asked_again(shop_agent: Shop
     again = agent.ask("my parcel still hasn't arrived")
     other = agent.ask("do you ship to Switzerland?", again.conversation_id)
     assert other.answered and prompts.text("not_understood", "en") not in other.reply
+
+
+def test_an_item_the_order_does_not_hold_is_named_and_its_items_offered(
+        shop_agent: ShopAgent) -> None:
+    """cus_021's lamp is in CL-100114, not CL-100113: nothing is proposed, the order's
+    items are listed, and the answer (one of them, another order, or the whole order)
+    carries the refund on."""
+    agent = shop_agent.agent
+    holds = ("Burr coffee grinder", "Enamel cast-iron casserole 28 cm", "Chef's knife 20 cm",
+             "Stoneware mugs (set of 4)")
+    replies = {}
+    for answer in ("the coffee grinder", "CL-100114", "the whole order then"):
+        first = agent.ask("refund the oak lamp from CL-100113", customer_id="cus_021")
+        assert first.action and first.action["code"] == "invalid_arguments"
+        assert not first.awaiting_confirmation
+        assert first.reply.startswith("Order CL-100113 doesn't include Oak table lamp: it has")
+        assert all(name in first.reply for name in holds)
+        replies[answer] = agent.ask(answer, first.conversation_id, customer_id="cus_021")
+    grinder = replies["the coffee grinder"]
+    assert grinder.awaiting_confirmation and grinder.action
+    assert grinder.action["args"]["order_number"] == "CL-100113"
+    assert "Burr coffee grinder" in grinder.reply and "Chef's knife" not in grinder.reply
+    other = replies["CL-100114"]
+    assert other.awaiting_confirmation and other.action
+    assert other.action["args"]["order_number"] == "CL-100114"
+    assert "Oak table lamp" in other.reply and "Merino" not in other.reply
+    whole = replies["the whole order then"]
+    assert whole.awaiting_confirmation and all(name in whole.reply for name in holds)
+    assert "doesn't include" not in whole.reply
+    assert _refunds(shop_agent, "CL-100113") == _refunds(shop_agent, "CL-100114") == []
+
+
+def test_the_item_missing_from_an_order_is_named_in_french(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    first = agent.ask("rembourse la lampe de la commande CL-100113", customer_id="cus_021")
+    assert first.reply.startswith(
+        "La commande CL-100113 ne contient pas « Lampe de table en chêne » : elle contient "
+        "Moulin à café à meules,")
+    mugs = agent.ask("les mugs", first.conversation_id, customer_id="cus_021")
+    assert mugs.awaiting_confirmation and "Mugs en grès (lot de 4)" in mugs.reply
+    assert "Moulin" not in mugs.reply
+
+
+def test_a_product_the_order_does_not_hold_is_said_before_the_whole_order_is_proposed(
+        shop_agent: ShopAgent) -> None:
+    """The candle is in none of cus_001's orders: the whole-order proposal (the customer
+    may have meant it, "the candle" may be a word that looks like a product) says so."""
+    agent = shop_agent.agent
+    named = agent.ask("I want a refund for the candle from CL-100101", customer_id="cus_001")
+    assert named.awaiting_confirmation
+    assert named.reply.startswith("Order CL-100101 doesn't include Cedarwood scented candle. "
+                                  "I can refund 158.00 EUR")
+    french = agent.ask("rembourse-moi la bougie de la commande CL-100101",
+                       customer_id="cus_001")
+    assert french.reply.startswith("La commande CL-100101 ne contient pas « Bougie parfumée "
+                                   "bois de cèdre ». Je peux rembourser")
+    held = agent.ask("I want a refund for the pillowcases from CL-100101",
+                     customer_id="cus_001")
+    assert held.awaiting_confirmation and "doesn't include" not in held.reply
+    which = agent.ask("refund the scented candle please", customer_id="cus_001")
+    assert which.reply.startswith("I can't find Cedarwood scented candle in your recent "
+                                  "orders. Which order is it about?")
+    plain = agent.ask("I want a refund", customer_id="cus_001")
+    assert plain.reply.startswith("Which order is it about?")
