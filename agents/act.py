@@ -21,7 +21,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agents import prompts
-from agents.action_texts import approval_reply, confirmation, item_not_in_order, localised
+from agents.action_texts import (
+    approval_reply,
+    confirmation,
+    item_not_in_order,
+    localised,
+    whole_order_only,
+)
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import is_yes, missing_slots
@@ -264,7 +270,7 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                             localised(preview.summary, ctx.bot.product_names, language),
                             language)
     if not state.get("intent", {}).get("slots", {}).get("whole_order") and \
-            (note := _not_in_order(ctx, request, request_text(state), language)):
+            (note := _item_note(ctx, request, request_text(state), language)):
         question = f"{note} {question}"
     proposal = {"tool": request.tool, "args": record["args"], "source": request.source,
                 "question": question}
@@ -273,19 +279,26 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                      "messages": [AIMessage(question)]}
 
 
-def _not_in_order(ctx: AgentContext, request: ActionRequest, text: str, language: str
-                  ) -> str | None:
-    """"Order CL-100101 doesn't include Cedarwood scented candle.": a whole-order refund
-    proposed for a request that names one of the shop's products (`bot.product_names`)
-    that the order doesn't hold. The customer may have picked the wrong order; it may
-    also be a word that only looks like a product ("it was a gift"), so the proposal
-    stands and the customer's yes decides."""
+def _item_note(ctx: AgentContext, request: ActionRequest, text: str, language: str
+               ) -> str | None:
+    """What the proposal must say about an item the request names.
+
+    A refund or cancel of the whole order, for a request that names one of the shop's
+    products (`bot.product_names`) the order doesn't hold: "Order CL-100101 doesn't include
+    Cedarwood scented candle." The customer may have picked the wrong order; it may also
+    be a word that only looks like a product ("it was a gift"), so the proposal stands and
+    the customer's yes decides. A cancel that names one item of a larger order: a
+    cancellation is for the whole order."""
     number = request.args.get("order_number")
-    if request.tool != "refund_order" or request.args.get("item_names") or \
-            not isinstance(number, str):
+    if request.tool not in {"refund_order", "cancel_order"} or \
+            request.args.get("item_names") or not isinstance(number, str):
         return None
+    held = ctx.order_items(None, [number])
+    if request.tool == "cancel_order" and match_item(text, list(held)) and \
+            len(set(held.values())) > 1:
+        return whole_order_only(language)
     named = product_named(text, ctx.bot.product_names)
-    if named is None or named in ctx.order_items(None, [number]).values():
+    if named is None or named in held.values():
         return None
     return item_not_in_order(number, localised(named, ctx.bot.product_names, language),
                              language)

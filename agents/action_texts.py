@@ -72,6 +72,15 @@ REFUSALS: dict[str, dict[str, str]] = {
         "fr": "L'adresse de livraison ne peut être modifiée que dans le même pays. Pour un "
               "autre pays, annulez la commande avant son expédition et commandez à nouveau.",
     },
+    "invalid_arguments": {
+        "en": "I couldn't work out the details of that request. Could you rephrase it with "
+              "the order number?",
+        "fr": "Je n'ai pas compris les détails de cette demande. Pouvez-vous la reformuler "
+              "avec le numéro de commande ?",
+    },
+}
+
+TEXTS: dict[str, dict[str, str]] = {
     "not_in_order": {
         "en": "Order {order} doesn't include {items}: it has {order_items}. Tell me which of "
               "them you mean, or the number of the order with {items}.",
@@ -82,19 +91,16 @@ REFUSALS: dict[str, dict[str, str]] = {
         "en": "Order {order} doesn't include {item}.",
         "fr": "La commande {order} ne contient pas « {item} ».",
     },
+    "whole_order_only": {
+        "en": "A cancellation is for the whole order; to send back one item only, you can "
+              "return it once it has arrived.",
+        "fr": "Une annulation porte sur la commande entière ; pour ne renvoyer qu'un article, "
+              "vous pouvez le retourner après la livraison.",
+    },
     "item_in_no_order": {
         "en": "I can't find {item} in your recent orders.",
         "fr": "Je ne trouve pas « {item} » dans vos commandes récentes.",
     },
-    "invalid_arguments": {
-        "en": "I couldn't work out the details of that request. Could you rephrase it with "
-              "the order number?",
-        "fr": "Je n'ai pas compris les détails de cette demande. Pouvez-vous la reformuler "
-              "avec le numéro de commande ?",
-    },
-}
-
-TEXTS: dict[str, dict[str, str]] = {
     "confirm_refund": {
         "en": "I can refund {amount} {currency} for {items} from order {order}, {destination}. "
               "Shall I go ahead? (yes / no)",
@@ -293,8 +299,12 @@ def item_not_in_order(order: str | None, item: str, language: str) -> str:
     """"Order CL-100101 doesn't include Cedarwood scented candle." (with no order: "I can't
     find ... in your recent orders.")"""
     if order is None:
-        return _t(REFUSALS, "item_in_no_order", language, item=item)
-    return _t(REFUSALS, "item_not_in_order", language, order=order, item=item)
+        return _t(TEXTS, "item_in_no_order", language, item=item)
+    return _t(TEXTS, "item_not_in_order", language, order=order, item=item)
+
+
+def whole_order_only(language: str) -> str:
+    return _t(TEXTS, "whole_order_only", language)
 
 
 def confirmation(tool: str, summary: dict[str, Any], language: str) -> str:
@@ -389,7 +399,7 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
                 details.get("order_items"):
             # An item named that the order doesn't hold (a chat model's tool call, or an
             # item of the customer's other order): say what the order does hold.
-            return _t(REFUSALS, "not_in_order", language, order=number or "",
+            return _t(TEXTS, "not_in_order", language, order=number or "",
                       items=_names(details["unknown_items"], language),
                       order_items=_names(details["order_items"], language))
         cap = details.get("max_refundable")

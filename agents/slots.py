@@ -200,12 +200,19 @@ def match_item(text: str, items: Sequence[str], min_ratio: float = 80.0) -> str 
     return scored[0][1]
 
 
+_NUMBERS = frozenset("one two three four five six seven eight nine ten un une deux trois quatre "
+                     "cinq six sept huit neuf dix".split())
+
+
 def product_named(text: str, products: Mapping[str, Mapping[str, str]]) -> str | None:
     """The shop's name of a product of `products` (the bot config's `product_names`: the
     shop's names and their translations) that `text` names, if one stands out."""
     aliases = {name: name for name in products} | \
         {translated: name for name, names in products.items() for translated in names.values()}
-    item = match_item(text, list(aliases))
+    # Free text, not the answer to "which item?": whole words only ("plantez" is not
+    # "pliante") and no number words ("three more years" is no "Three-season sleeping bag").
+    words = " ".join(w for w in re.findall(r"[^\W\d_]+", text) if _fold(w) not in _NUMBERS)
+    item = match_item(words, list(aliases), min_ratio=100.0)
     return aliases[item] if item else None
 
 

@@ -484,3 +484,23 @@ def test_a_product_the_order_does_not_hold_is_said_before_the_whole_order_is_pro
                                   "orders. Which order is it about?")
     plain = agent.ask("I want a refund", customer_id="cus_001")
     assert plain.reply.startswith("Which order is it about?")
+
+
+def test_a_cancel_naming_one_item_says_it_cancels_the_whole_order(
+        shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    one = agent.ask("cancel the barbecue from CL-100118 please", customer_id="cus_001")
+    assert one.awaiting_confirmation
+    assert one.reply.startswith("A cancellation is for the whole order;")
+    assert "Folding camp chair" in one.reply
+    french = agent.ask("annule la chaise de camping de la commande CL-100118",
+                       customer_id="cus_001")
+    assert french.reply.startswith("Une annulation porte sur la commande entière")
+    absent = agent.ask("can you cancel the candle from my order CL-100118?",
+                       customer_id="cus_001")
+    assert absent.reply.startswith("Order CL-100118 doesn't include Cedarwood scented candle.")
+    plain = agent.ask("cancel CL-100118", customer_id="cus_001")
+    assert plain.reply.startswith("Cancel order CL-100118")
+    with Session(shop_agent.engine) as session:
+        order = session.exec(select(Order).where(Order.number == "CL-100118")).one()
+    assert order.status == "paid"

@@ -7,7 +7,13 @@ from datetime import date
 import pytest
 
 from agents.orders import position
-from agents.slots import SlotConfig, extract_slots, match_item, without_order_numbers
+from agents.slots import (
+    SlotConfig,
+    extract_slots,
+    match_item,
+    product_named,
+    without_order_numbers,
+)
 
 TODAY = date(2026, 11, 23)
 ITEMS = ["Linen duvet cover 240x220", "Enamel cast-iron casserole 28 cm",
@@ -102,3 +108,14 @@ def test_a_short_word_one_letter_off_is_not_an_item() -> None:
     assert match_item("the duvet covers", items) == items[1]
     assert match_item("the duvett cover", items) == items[1]
     assert match_item("my linnen duvet", items) == items[1]
+
+
+def test_a_product_is_named_by_whole_words_and_not_by_a_number_word() -> None:
+    products = {"Cedarwood scented candle": {"fr": "Bougie parfumée bois de cèdre"},
+                "Three-season sleeping bag": {"fr": "Sac de couchage trois saisons"},
+                "Folding camp chair": {"fr": "Chaise de camping pliante"}}
+    assert product_named("refund the candle please", products) == "Cedarwood scented candle"
+    assert product_named("rembourse la bougie", products) == "Cedarwood scented candle"
+    assert product_named("Can I buy a warranty for three more years?", products) is None
+    assert product_named("Plantez-vous un arbre pour chaque commande ?", products) is None
+    assert product_named("refund my order, it was a gift", products) is None
