@@ -31,6 +31,7 @@ from agents.action_texts import (
 from agents.configuration import AgentContext
 from agents.guard import last_customer_text
 from agents.intent import is_yes, missing_slots
+from agents.orders import refund_awaited
 from agents.pii import masked_messages
 from agents.resilience import ModelUnavailable, call_model
 from agents.slots import match_item, product_named
@@ -252,8 +253,17 @@ def act(state: TurnState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 if item := match_item(request_text(state), list(aliases)):
                     request = replace(request, args=request.args |
                                       {"item_names": [aliases.get(item, item)]})
+    about = None
+    if request.tool == "refund_order" and isinstance(number, str) and \
+            refund_awaited(request_text(state)):
+        # "My refund hasn't arrived yet": about a refund already issued, not a new one.
+        # The order's status says what was refunded (agents/action_texts.py).
+        request = replace(request, tool="get_order_status", args={"order_number": number})
+        about = "refund"
     preview = ctx.actions.preview(request)
     record = _record(request, preview) | {"proposed": len(requests)}
+    if about:
+        record["about"] = about
     if request.tool not in SIDE_EFFECT_TOOLS or not preview.decision.allowed:
         update |= {"action": record | _outcome(ctx.actions.execute(preview))}
         if preview.decision.details.get("unknown_items") and isinstance(number, str):

@@ -52,6 +52,24 @@ REFUSALS: dict[str, dict[str, str]] = {
         "en": "This order (or item) has already been refunded.",
         "fr": "Cette commande (ou cet article) a déjà été remboursée.",
     },
+    "already_refunded_amount": {
+        "en": "This order has already been refunded ({refunded} {currency} in all). Once a "
+              "refund is issued, your bank may take 3–10 business days to show it.",
+        "fr": "Cette commande a déjà été remboursée ({refunded} {currency} au total). Une fois "
+              "le remboursement émis, votre banque peut mettre 3 à 10 jours ouvrés à "
+              "l'afficher.",
+    },
+    "item_already_refunded": {
+        "en": "{items}: already refunded ({refunded} {currency} refunded on this order in "
+              "all). Once a refund is issued, your bank may take 3–10 business days to show it.",
+        "fr": "{items} : déjà remboursé ({refunded} {currency} remboursés sur cette commande "
+              "au total). Une fois le remboursement émis, votre banque peut mettre 3 à 10 "
+              "jours ouvrés à l'afficher.",
+    },
+    "refund_in_progress": {
+        "en": "A refund for this order is already in progress.",
+        "fr": "Un remboursement de cette commande est déjà en cours.",
+    },
     "cannot_cancel_shipped": {
         "en": "This order has already shipped, so it can't be cancelled. You can refuse the "
               "delivery or return it within 30 days of delivery.",
@@ -117,6 +135,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Change the delivery address of order {order} to {address}? (yes / no)",
         "fr": "Modifier l'adresse de livraison de la commande {order} pour : {address} ? "
               "(oui / non)",
+    },
+    "refund_issued": {
+        "en": "Once a refund is issued, your bank may take 3–10 business days to show it.",
+        "fr": "Une fois le remboursement émis, votre banque peut mettre 3 à 10 jours ouvrés "
+              "à l'afficher.",
+    },
+    "refund_pending": {
+        "en": "A refund for this order is in progress: it is waiting for a check by our team.",
+        "fr": "Un remboursement de cette commande est en cours : il attend une vérification "
+              "par notre équipe.",
+    },
+    "no_refund_yet": {
+        "en": "No refund has been issued on this order yet. A return is refunded within 5 "
+              "business days of reaching our warehouse; to ask for a refund, tell me which "
+              "item.",
+        "fr": "Aucun remboursement n'a encore été émis sur cette commande. Un retour est "
+              "remboursé sous 5 jours ouvrés après son arrivée à notre entrepôt ; pour "
+              "demander un remboursement, dites-moi quel article.",
     },
     "done_refund": {
         "en": "Done: {amount} {currency} has been refunded on order {order}, {destination}. "
@@ -380,6 +416,29 @@ def which_order(offered: list[dict[str, Any]], language: str) -> str:
     return _t(TEXTS, "which_order", language, lines="\n".join(lines))
 
 
+def _refusal_key(code: str, details: Mapping[str, Any]) -> str:
+    """The refusal text for a policy code and what its decision says: "already refunded"
+    says how much, and which items when the refund named them."""
+    if code == "already_refunded":
+        if details.get("in_progress"):
+            return "refund_in_progress"
+        if details.get("refunded") and details.get("items"):
+            return "item_already_refunded"
+        if details.get("refunded"):
+            return "already_refunded_amount"
+    return code if code in REFUSALS else "invalid_arguments"
+
+
+def _refund_note(result: dict[str, Any], language: str) -> str:
+    """After the status of an order whose refund the customer is waiting for."""
+    order = result.get("order", result)
+    if float(order.get("refunded") or 0) > 0:
+        return _t(TEXTS, "refund_issued", language)
+    if float(order.get("pending_refunds") or 0) > 0:
+        return _t(TEXTS, "refund_pending", language)
+    return _t(TEXTS, "no_refund_yet", language)
+
+
 def outcome_reply(action: dict[str, Any], language: str) -> str:
     """The customer-facing sentence for an action's outcome."""
     status, code, tool = action.get("status"), action.get("code", ""), action.get("tool", "")
@@ -404,8 +463,11 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
                       order_items=_names(details["order_items"], language))
         cap = details.get("max_refundable")
         cap_text = (f" ({cap} {summary.get('currency', 'EUR')} maximum)" if cap else "")
-        refusal = _t(REFUSALS, code if code in REFUSALS else "invalid_arguments", language,
-                     window=details.get("window_days", 30), cap=cap_text)
+        refusal = _t(REFUSALS, _refusal_key(code, details), language,
+                     window=details.get("window_days", 30), cap=cap_text,
+                     refunded=details.get("refunded"), currency=details.get("currency", "EUR"),
+                     items=_names([i.get("name", i) if isinstance(i, dict) else i
+                                   for i in details.get("items") or []], language))
         if isinstance(number, str) and number and code != "not_found":
             # The order may have been picked for the customer ("my last order"): name it.
             refusal = re.sub(r"^(This order|Cette commande)\b",
@@ -413,7 +475,9 @@ def outcome_reply(action: dict[str, Any], language: str) -> str:
                              else "La commande " + number, refusal)
         return refusal
     if tool == "get_order_status":
-        return status_reply(result, language)
+        reply = status_reply(result, language)
+        return f"{reply}\n{_refund_note(result, language)}" if action.get("about") == "refund" \
+            else reply
     if tool == "list_recent_orders":
         return _orders_reply(result, language)
     if action.get("replayed") and tool in {"refund_order", "cancel_order",

@@ -47,7 +47,22 @@ _LATEST = re.compile(
     r"\b(?:mon|le) (?:dernier|plus r[ée]cent) (?:colis|achat)\b", re.IGNORECASE)
 """"My last order", "ma dernière commande": the newest order, whatever its status (a
 cancel of one already shipped then gets the policy's answer)."""
+_REFUND_AWAITED = re.compile(
+    r"\b(my|the) refunds?\b.*\b(arrived?|received?|got|yet|still|where|when|status|"
+    r"waiting|showing|see)\b|\b(where|when)\b.*\b(is|will) my refund\b|"
+    r"\b(received?|got(ten)?|seen?)\b (?:\w+ ){0,2}?(my|the|any) refund\b|"
+    r"\bwhen (will|do|can|should) i (get|receive|see) (my|the) (refund|money)\b|"
+    r"\b(re[çc]u|vu)\b (?:\w+ ){0,2}?(mon|le|aucun) remboursement\b|"
+    r"\bmon remboursement\b.*\b(re[çc]u|arriv[ée]e?|toujours|pas encore|o[uù]|quand|"
+    r"attends?)\b|\b(o[uù]|quand)\b.*\bmon remboursement\b", re.IGNORECASE)
+""""My refund hasn't arrived yet", "où en est mon remboursement ?": about a refund
+already issued, so about an order that has one."""
 _NUMBER_ALONE = re.compile(r"^\W*(?:n(?:o|°|um[ée]ro)\.?\s*)?([1-9])\W*$", re.IGNORECASE)
+
+
+def refund_awaited(text: str) -> bool:
+    """"My refund hasn't arrived yet": a question about a refund, not a request for one."""
+    return bool(_REFUND_AWAITED.search(text))
 
 
 def choice(order: OrderView) -> dict[str, Any]:
@@ -80,6 +95,11 @@ def pick_order(text: str, tool: str, orders: Sequence[OrderView],
         if len(having) == 1:
             return having[0].number, having
         candidates = having or candidates
+    if tool == "refund_order" and refund_awaited(text):
+        refunded = [o for o in candidates if o.refunded > 0 or o.pending_refunds > 0]
+        if len(refunded) == 1:
+            return refunded[0].number, refunded
+        candidates = refunded or candidates
     if len(candidates) == 1 or (candidates and _LATEST.search(text)):
         return candidates[0].number, candidates[:1]
     fitting = [o for o in candidates if o.status in _FITS.get(tool, frozenset())]

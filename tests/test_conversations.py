@@ -504,3 +504,38 @@ def test_a_cancel_naming_one_item_says_it_cancels_the_whole_order(
     with Session(shop_agent.engine) as session:
         order = session.exec(select(Order).where(Order.number == "CL-100118")).one()
     assert order.status == "paid"
+
+
+def test_a_customer_waiting_for_a_refund_is_shown_what_was_refunded_not_offered_another(
+        shop_agent: ShopAgent) -> None:
+    """cus_005's CL-100110 was refunded in full: "my refund hasn't arrived yet" picks it
+    (the only order with a refund) and shows its status, never a new refund."""
+    agent = shop_agent.agent
+    before = _refunds(shop_agent, "CL-100110")
+    waiting = agent.ask("my refund hasn't arrived yet", customer_id="cus_005")
+    assert waiting.action and waiting.action["tool"] == "get_order_status"
+    assert waiting.action["args"]["order_number"] == "CL-100110"
+    assert "of which 105.90 EUR refunded" in waiting.reply
+    assert waiting.reply.endswith("your bank may take 3–10 business days to show it.")
+    assert not waiting.awaiting_confirmation
+    french = agent.ask("où en est mon remboursement ?", customer_id="cus_005")
+    assert "dont 105.90 EUR remboursés" in french.reply and "3 à 10 jours" in french.reply
+    # Nothing refunded on CL-100101 yet: said so, and how a refund is asked for.
+    none = agent.ask("I still haven't received my refund for CL-100101",
+                     customer_id="cus_001")
+    assert none.action and none.action["tool"] == "get_order_status"
+    assert "No refund has been issued on this order yet." in none.reply
+    assert not none.awaiting_confirmation and _refunds(shop_agent, "CL-100101") == []
+    # Asking for one is still asking for one.
+    asked = agent.ask("I want a refund for CL-100101", customer_id="cus_001")
+    assert asked.awaiting_confirmation
+    assert _refunds(shop_agent, "CL-100110") == before
+
+
+def test_an_order_already_refunded_says_how_much(shop_agent: ShopAgent) -> None:
+    agent = shop_agent.agent
+    whole = agent.ask("refund CL-100110 please", customer_id="cus_005")
+    assert whole.action and whole.action["code"] == "already_refunded"
+    assert whole.reply.startswith("Order CL-100110 has already been refunded (105.90 EUR in all).")
+    item = agent.ask("refund the merino jumper from CL-100109", customer_id="cus_020")
+    assert item.reply.startswith("Merino crew-neck jumper: already refunded (89.00 EUR")

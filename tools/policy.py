@@ -215,12 +215,15 @@ def check_refund(
         return refuse(INVALID_ARGUMENTS, f"Orders in {currency} cannot be refunded here.")
     remaining_order = order.paid - order.refunded - order.pending_refunds
     if order.paid > 0 and remaining_order <= 0:
-        return refuse(ALREADY_REFUNDED, "This order has already been refunded in full.")
+        return refuse(ALREADY_REFUNDED, "This order has already been refunded in full.",
+                      refunded=money(order.refunded), currency=currency)
     if order.paid > 0 and remaining_order - reserved <= 0:
         return refuse(
             ALREADY_REFUNDED,
             "A refund for the rest of this order is already in progress.",
             in_progress=True,
+            refunded=money(order.refunded),
+            currency=currency,
         )
     if order.status == "cancelled":
         return refuse(ALREADY_CANCELLED, "This order was cancelled; nothing is left to refund.")
@@ -268,6 +271,8 @@ def check_refund(
                 ALREADY_REFUNDED,
                 "Already refunded: " + ", ".join(done) + ".",
                 items=done,
+                refunded=money(order.refunded),
+                currency=currency,
             )
         eligible = chosen
     else:
@@ -285,7 +290,8 @@ def check_refund(
                     " ".join(dict.fromkeys(e["reason"] for e in excluded)),
                     items=excluded,
                 )
-            return refuse(ALREADY_REFUNDED, "Every item of this order was already refunded.")
+            return refuse(ALREADY_REFUNDED, "Every item of this order was already refunded.",
+                          refunded=money(order.refunded), currency=currency)
 
     cap = min(sum((item_remaining(i) for i in eligible), ZERO), remaining_order - reserved)
     cap = max(ZERO, cap).quantize(CENT)
@@ -304,7 +310,8 @@ def check_refund(
     else:
         refund_amount = cap
     if refund_amount <= 0:
-        return refuse(ALREADY_REFUNDED, "Nothing is left to refund on this order.")
+        return refuse(ALREADY_REFUNDED, "Nothing is left to refund on this order.",
+                      refunded=money(order.refunded), currency=currency)
 
     allowance = max(ZERO, config.daily_refund_limit - refunded_today)
     if refund_amount > allowance:

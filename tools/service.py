@@ -1240,6 +1240,7 @@ class ActionService:
         days = pol.days_since_delivery(order, self.clock(), self.policy)
         data.update(
             refunded=money(order.refunded),
+            pending_refunds=money(order.pending_refunds),
             shipped_at=order.shipped_at.isoformat() if order.shipped_at else None,
             delivered_at=order.delivered_at.isoformat() if order.delivered_at else None,
             carrier=order.carrier,
